@@ -1,0 +1,55 @@
+# One-command setup, run, test, lint and bench. `make run` and `make test` set up first;
+# setup is idempotent and quick once done (stamp files).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := libopus0 libportaudio2 espeak-ng flite sox
+SILERO_VERSION := 6.2.3
+SILERO_SHA256 := 1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3
+SILERO_MODEL := models/silero_vad.onnx
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps run test lint bench demo clean
+
+setup: system-deps $(VENV)/.installed $(SILERO_MODEL)
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null || \
+	  { echo "Could not install:$$missing. Install them with your package manager." >&2; exit 1; }; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+$(SILERO_MODEL):
+	@mkdir -p models
+	$(BIN)/python scripts/fetch_silero.py --version $(SILERO_VERSION) --sha256 $(SILERO_SHA256) --out $@
+
+run: setup
+	$(BIN)/xiaozhi-server
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check protocol iot
+	$(BIN)/mypy --strict protocol iot
+
+bench: setup
+	$(BIN)/xiaozhi-bench
+
+demo: setup
+	$(BIN)/python -m device.demo
+
+clean:
+	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Pluggable engines (VAD, ASR, dialogue, TTS), selected by name through :mod:`.registry`."""

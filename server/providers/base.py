@@ -1,0 +1,167 @@
+"""The small interfaces every provider implements (streaming first).
+
+PCM is int16 mono numpy arrays (:data:`protocol.audio.Pcm`); rates in Hz, durations in ms.
+Providers are created once per server and shared by all sessions; per-utterance state lives in
+the stream objects they hand out. CPU-heavy calls are made from the server's bounded executor
+(the sync methods below) or are ``async`` and offload themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from protocol.audio import Pcm
+from protocol.mcp import Tool
+
+
+class ProviderError(Exception):
+    """A provider failed. ``code`` is kebab-case; ``retryable`` says whether trying again may help."""
+
+    code = "provider-error"
+
+    def __init__(self, message: str, *, code: str | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+        self.retryable = retryable
+
+
+class ProviderUnavailable(ProviderError):
+    """A provider cannot start: missing model file, missing extra or system library. The message
+    says how to fix it."""
+
+    code = "provider-unavailable"
+
+
+# ----------------------------------------------------------------------------- VAD
+
+
+class VadStream(Protocol):
+    """Per-session voice activity detector: feed 16 kHz PCM, get speech probabilities."""
+
+    def accept(self, pcm: Pcm) -> list[bool]:
+        """Feed PCM; returns one speech/non-speech decision per internal window (in order)."""
+        ...
+
+    @property
+    def window_ms(self) -> float:
+        """Duration of one decision window in ms."""
+        ...
+
+    def reset(self) -> None: ...
+
+
+class VadProvider(Protocol):
+    name: str
+
+    def create_stream(self) -> VadStream: ...
+
+
+# ----------------------------------------------------------------------------- ASR
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str
+    is_final: bool
+
+
+class AsrStream(Protocol):
+    """One utterance of streaming recognition at 16 kHz. Blocking calls: run in the executor."""
+
+    def accept(self, pcm: Pcm) -> Transcript | None:
+        """Feed PCM; returns a partial transcript when the hypothesis changed."""
+        ...
+
+    def finish(self) -> Transcript:
+        """End of utterance: the final transcript (may be empty text)."""
+        ...
+
+    def close(self) -> None:
+        """Return pooled resources; safe to call twice."""
+        ...
+
+
+class AsrProvider(Protocol):
+    name: str
+    sample_rate_hz: int
+
+    def create_stream(self, phrases: Sequence[str] | None = None) -> AsrStream:
+        """A stream for one utterance; ``phrases`` restricts recognition to them (grammar mode)."""
+        ...
+
+
+# ----------------------------------------------------------------------------- dialogue
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOutcome:
+    """What a device tool call returned (``is_error`` for device errors and timeouts)."""
+
+    text: str
+    is_error: bool = False
+
+
+ToolCaller = Callable[[str, dict[str, Any]], Awaitable[ToolOutcome]]
+
+
+@dataclass
+class DialogueContext:
+    """What a dialogue provider may see and do in one session."""
+
+    tools: Sequence[Tool] = ()
+    """The device's tools (MCP ``tools/list`` or converted legacy IoT descriptors)."""
+    call_tool: ToolCaller | None = None
+    """Calls a device tool through the session's router (MCP or legacy IoT)."""
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """Bounded chat history (OpenAI message dicts), kept by the session."""
+    language: str = "en-US"
+    device_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the spoken answer (the session splits it into sentences)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class EmotionChosen:
+    emotion: str
+
+
+DialogueEvent = TextDelta | EmotionChosen
+
+
+class DialogueProvider(Protocol):
+    name: str
+
+    def phrases(self, tools: Sequence[Tool]) -> list[str]:
+        """Every sentence this provider understands with these tools (feeds the ASR grammar);
+        empty when it understands free text."""
+        ...
+
+    def respond(self, utterance: str, context: DialogueContext) -> AsyncIterator[DialogueEvent]:
+        """Stream the answer. Must end (answer or apology) rather than hang or raise on failure."""
+        ...
+
+
+# ----------------------------------------------------------------------------- TTS
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechAudio:
+    pcm: Pcm
+    sample_rate_hz: int
+
+
+class TtsProvider(Protocol):
+    name: str
+
+    async def synthesize(self, text: str, *, language: str | None = None) -> SpeechAudio:
+        """Speech for one sentence, at the engine's native rate (the session resamples).
+        Raises :class:`ProviderError` on failure."""
+        ...
