@@ -8,12 +8,15 @@ the stream objects they hand out. CPU-heavy calls are made from the server's bou
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from iot.tools import ToolCaller, ToolOutcome
 from protocol.audio import Pcm
 from protocol.mcp import Tool
+
+__all__ = ["ToolCaller", "ToolOutcome"]
 
 
 class ProviderError(Exception):
@@ -94,17 +97,6 @@ class AsrProvider(Protocol):
 
 
 # ----------------------------------------------------------------------------- dialogue
-
-
-@dataclass(frozen=True, slots=True)
-class ToolOutcome:
-    """What a device tool call returned (``is_error`` for device errors and timeouts)."""
-
-    text: str
-    is_error: bool = False
-
-
-ToolCaller = Callable[[str, dict[str, Any]], Awaitable[ToolOutcome]]
 
 
 @dataclass

@@ -1,0 +1,53 @@
+"""Providers selected by name from config. Entries are ``"module:factory"`` strings, imported only
+when chosen, so an engine's SDK is loaded only by the servers that use it.
+
+A factory takes the settings section of its kind (``VadSettings``, ``AsrSettings``,
+``DialogueSettings``, ``TtsSettings``) and returns the provider.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+from server.providers.base import ProviderUnavailable
+
+P = TypeVar("P")
+
+
+class Registry(Generic[P]):
+    """Name → lazily imported factory, for one kind of provider."""
+
+    def __init__(self, kind: str, entries: dict[str, str]) -> None:
+        self.kind = kind
+        self._entries = dict(entries)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def register(self, name: str, target: str) -> None:
+        """Add or replace ``name`` → ``"module:factory"``."""
+        self._entries[name] = target
+
+    def factory(self, name: str) -> Callable[..., P]:
+        try:
+            target = self._entries[name]
+        except KeyError:
+            raise ProviderUnavailable(
+                f"unknown {self.kind} provider {name!r}; choose one of: {', '.join(self.names())}"
+            ) from None
+        module_name, _, attr = target.partition(":")
+        module = importlib.import_module(module_name)
+        factory: Callable[..., P] = getattr(module, attr)
+        return factory
+
+    def create(self, name: str, settings: Any, **kwargs: Any) -> P:
+        """Build provider ``name`` from its settings section."""
+        return self.factory(name)(settings, **kwargs)
+
+
+VAD: Registry[Any] = Registry("vad", {})
+ASR: Registry[Any] = Registry("asr", {})
+DIALOGUE: Registry[Any] = Registry("dialogue", {})
+TTS: Registry[Any] = Registry("tts", {})
