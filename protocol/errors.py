@@ -13,7 +13,7 @@ Every decoder in :mod:`protocol` raises only these, never a bare ``KeyError``/``
     │   ├── FrameSizeMismatch         frame-size-mismatch header payload_size != bytes present
     │   └── FrameTooLarge             frame-too-large    payload over the size limit
     ├── McpError
-    │   └── InvalidJsonRpc            invalid-jsonrpc    payload breaks the firmware's JSON-RPC rules
+    │   └── InvalidJsonRpc            invalid-jsonrpc    breaks the firmware's JSON-RPC rules
     └── CodecError
         ├── CodecUnavailable          codec-unavailable  libopus / opuslib missing
         ├── UnsupportedAudioParams    unsupported-audio-params

@@ -35,7 +35,7 @@ class Features(WireModel):
     """``features`` of the device hello (``aec`` first and only on server-AEC builds)."""
 
     aec: bool | None = None
-    mcp: bool | None = True
+    mcp: bool | None = None
     glyph_push: bool | None = None
 
 
@@ -174,7 +174,8 @@ class ServerHello(WireModel):
     """Answer to the device hello. ``transport`` is mandatory for the firmware."""
 
     type: Literal["hello"] = "hello"
-    transport: str = "websocket"
+    transport: str
+    """Required on decode: a board dereferences it unchecked (missing → crash)."""
     session_id: str | None = None
     audio_params: AudioParams | None = None
     udp: UdpParams | None = None
@@ -330,22 +331,41 @@ SERVER_MESSAGE_TYPES: Final = frozenset(
 )
 _DEVICE_TAGS: Final = frozenset(
     {
-        "hello", "listen.start", "listen.stop", "listen.detect", "abort", "mcp",
-        "iot.descriptors", "iot.states", "goodbye",
+        "hello",
+        "listen.start",
+        "listen.stop",
+        "listen.detect",
+        "abort",
+        "mcp",
+        "iot.descriptors",
+        "iot.states",
+        "goodbye",
     }
-)  # fmt: skip
+)
 _SERVER_TAGS: Final = frozenset(
     {
-        "hello", "tts.start", "tts.stop", "tts.sentence_start", "stt", "llm", "mcp", "system",
-        "alert", "custom", "goodbye", "iot.commands",
+        "hello",
+        "tts.start",
+        "tts.stop",
+        "tts.sentence_start",
+        "stt",
+        "llm",
+        "mcp",
+        "system",
+        "alert",
+        "custom",
+        "goodbye",
+        "iot.commands",
     }
-)  # fmt: skip
+)
 
 _device_adapter: TypeAdapter[DeviceMessage] = TypeAdapter(DeviceMessage)
 _server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
 
 
-def parse_json_object(data: str | bytes, *, max_bytes: int = MAX_TEXT_MESSAGE_BYTES) -> dict[str, Any]:
+def parse_json_object(
+    data: str | bytes, *, max_bytes: int = MAX_TEXT_MESSAGE_BYTES
+) -> dict[str, Any]:
     """Parse one text message into a JSON object, or raise a :class:`MessageError`."""
     size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
     if size > max_bytes:

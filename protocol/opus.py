@@ -45,8 +45,11 @@ class OpusEncoder:
     ) -> None:
         check_opus_params(sample_rate_hz, frame_duration_ms)
         lib = _opuslib()
-        apps = {"audio": lib.APPLICATION_AUDIO, "voip": lib.APPLICATION_VOIP,
-                "lowdelay": lib.APPLICATION_RESTRICTED_LOWDELAY}  # fmt: skip
+        apps = {
+            "audio": lib.APPLICATION_AUDIO,
+            "voip": lib.APPLICATION_VOIP,
+            "lowdelay": lib.APPLICATION_RESTRICTED_LOWDELAY,
+        }
         self.sample_rate_hz = sample_rate_hz
         self.frame_duration_ms = frame_duration_ms
         self.frame_samples = samples_per_frame(sample_rate_hz, frame_duration_ms)

@@ -1,7 +1,8 @@
 """Provision ``silero_vad.onnx`` from the PyPI ``silero-vad`` wheel, checking its sha256.
 
 The wheel is downloaded with ``pip download --no-deps`` (never installed: it would pull torch) and
-only the one model file is unpacked. Usage: ``python scripts/fetch_silero.py --out models/silero_vad.onnx``.
+only the one model file is unpacked.
+Usage: ``python scripts/fetch_silero.py --out models/silero_vad.onnx``.
 """
 
 from __future__ import annotations
@@ -26,8 +27,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("models/silero_vad.onnx"))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-               "-d", tmp, f"silero-vad=={args.version}"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            tmp,
+            f"silero-vad=={args.version}",
+        ]
         if subprocess.run(cmd, check=False).returncode != 0:
             print("error: could not download the silero-vad wheel from PyPI", file=sys.stderr)
             return 1
