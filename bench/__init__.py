@@ -1,0 +1,1 @@
+"""Latency, capacity, efficiency and codec benchmarks (see shared/docs/benchmarks.md)."""
