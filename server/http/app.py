@@ -1,0 +1,96 @@
+"""The HTTP side of the server: OTA/config, activation, ``/healthz`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from server.config import Settings
+from server.devices import DeviceRegistry
+from server.http.ota import OtaHandlers
+from server.metrics import CONTENT_TYPE, ServerMetrics
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64 * 1024
+"""Request bodies above this are not read (a real board sends about 2 KiB)."""
+
+
+def ota_routes(ota_path: str) -> tuple[list[str], list[str]]:
+    """``(ota paths, activate paths)``, with and without trailing slash (boards use either)."""
+    base = "/" + ota_path.strip("/") if ota_path.strip("/") else ""
+    ota = [base or "/"] + ([base + "/"] if base else [])
+    return ota, [base + "/activate", base + "/activate/"]
+
+
+def create_http_app(
+    settings: Settings,
+    registry: DeviceRegistry,
+    metrics: ServerMetrics,
+    *,
+    websocket_port: int,
+    health: Callable[[], dict[str, Any]],
+) -> web.Application:
+    """Build the aiohttp app. Raises ``ValueError`` for a non-hex ``ota.hmac_keys`` entry."""
+    handlers = OtaHandlers(settings, registry, metrics, websocket_port)
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    ota_paths, activate_paths = ota_routes(settings.ota.path)
+    for path in ota_paths:
+        app.router.add_route("POST", path, handlers.ota)
+        app.router.add_route("GET", path, handlers.ota)
+    for path in activate_paths:
+        app.router.add_route("POST", path, handlers.activate)
+
+    async def healthz(_request: web.Request) -> web.Response:
+        try:
+            return web.json_response(health())
+        except Exception as exc:
+            logger.exception("health callable failed")
+            return web.json_response({"status": "error", "error": str(exc)}, status=503)
+
+    async def metrics_view(_request: web.Request) -> web.Response:
+        return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_view)
+    return app
+
+
+@dataclass
+class HttpSide:
+    """A running HTTP server; ``port`` is the bound port (useful with port 0)."""
+
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    async def close(self) -> None:
+        """Stop listening and finish in-flight requests (the registry is left open)."""
+        await self.runner.cleanup()
+
+
+async def start_http(
+    settings: Settings,
+    registry: DeviceRegistry,
+    metrics: ServerMetrics,
+    *,
+    websocket_port: int,
+    health: Callable[[], dict[str, Any]],
+) -> HttpSide:
+    """Serve the app on ``settings.ota.host``/``port``; raises ``OSError`` if the port is taken."""
+    app = create_http_app(settings, registry, metrics, websocket_port=websocket_port, health=health)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.ota.host, settings.ota.port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    port = int(runner.addresses[0][1])
+    logger.info("HTTP (OTA, /healthz, /metrics) listening on %s:%d", settings.ota.host, port)
+    return HttpSide(runner=runner, host=settings.ota.host, port=port)

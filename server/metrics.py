@@ -1,0 +1,122 @@
+"""Prometheus metrics of one server instance, on a private registry (no global state).
+
+Times are in seconds. ``render()`` returns the Prometheus text exposition format.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+logger = logging.getLogger(__name__)
+
+STAGES: Final[tuple[str, ...]] = (
+    "speech_end→asr_final",
+    "asr_final→dialogue_first_token",
+    "first_sentence_synthesised",
+    "first_frame_sent",
+    "last_frame_sent",
+    "endpoint",
+    "first_audio",
+)
+"""Latency stages (label values of ``xiaozhi_stage_latency_seconds``)."""
+
+LATENCY_BUCKETS_S: Final[tuple[float, ...]] = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    7.5,
+    10.0,
+)
+
+CONTENT_TYPE: Final[str] = CONTENT_TYPE_LATEST
+"""HTTP Content-Type of :meth:`ServerMetrics.render` output."""
+
+
+class ServerMetrics:
+    """Connection, turn, error, dropped-frame and stage-latency metrics.
+
+    Each instance owns its own ``CollectorRegistry``, so several servers (tests) can coexist.
+    """
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._connections = Gauge(
+            "xiaozhi_connections", "Open WebSocket sessions", registry=self.registry
+        )
+        self._turns = Counter("xiaozhi_turns", "Completed dialogue turns", registry=self.registry)
+        self._errors = Counter("xiaozhi_errors", "Errors by code", ["code"], registry=self.registry)
+        self._dropped = Counter(
+            "xiaozhi_frames_dropped",
+            "Audio frames dropped, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self._latency = Histogram(
+            "xiaozhi_stage_latency_seconds",
+            "Latency of one turn stage in seconds",
+            ["stage"],
+            buckets=LATENCY_BUCKETS_S,
+            registry=self.registry,
+        )
+        self._open = 0
+        for stage in STAGES:  # expose every stage with zero counts from the start
+            self._latency.labels(stage=stage)
+
+    def connection_opened(self) -> None:
+        """A WebSocket session started."""
+        self._open += 1
+        self._connections.inc()
+
+    def connection_closed(self) -> None:
+        """A WebSocket session ended."""
+        if self._open <= 0:
+            logger.warning("connection_closed() without a matching connection_opened()")
+            return
+        self._open -= 1
+        self._connections.dec()
+
+    def turn_completed(self) -> None:
+        """One dialogue turn finished (``xiaozhi_turns_total``)."""
+        self._turns.inc()
+
+    def error(self, code: str) -> None:
+        """Count one error with its code (e.g. a ``ProtocolError.code``)."""
+        self._errors.labels(code=str(code)).inc()
+
+    def frame_dropped(self, reason: str, count: int = 1) -> None:
+        """Count ``count`` dropped audio frames."""
+        if count > 0:
+            self._dropped.labels(reason=reason).inc(count)
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        """Record one stage latency in seconds; negative values are ignored (clock skew)."""
+        if seconds < 0:
+            logger.debug("ignoring negative latency %.4f s for stage %s", seconds, stage)
+            return
+        self._latency.labels(stage=stage).observe(seconds)
+
+    @property
+    def connections(self) -> int:
+        """Current number of open sessions."""
+        return self._open
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of all metrics."""
+        return generate_latest(self.registry)
