@@ -47,7 +47,14 @@ class Registry(Generic[P]):
         return self.factory(name)(settings, **kwargs)
 
 
-VAD: Registry[Any] = Registry("vad", {})
-ASR: Registry[Any] = Registry("asr", {})
+VAD: Registry[Any] = Registry("vad", {"silero": "server.providers.vad.silero:SileroVad"})
+ASR: Registry[Any] = Registry(
+    "asr",
+    {
+        "pocketsphinx": "server.providers.asr.pocketsphinx:PocketsphinxAsr",
+        "sherpa": "server.providers.asr.sherpa:SherpaOnnxAsr",
+        "sherpa-onnx": "server.providers.asr.sherpa:SherpaOnnxAsr",
+    },
+)
 DIALOGUE: Registry[Any] = Registry("dialogue", {})
 TTS: Registry[Any] = Registry("tts", {})

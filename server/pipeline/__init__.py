@@ -1,0 +1,1 @@
+"""Session pipeline pieces (sans-I/O where possible)."""

@@ -1,0 +1,190 @@
+"""pocketsphinx ASR on real synthetic speech (flite / espeak-ng → Opus 16 kHz/60 ms → decode)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from protocol.audio import Pcm
+from server.config import AsrSettings
+from server.providers import registry
+from server.providers.asr.pocketsphinx import PocketsphinxAsr
+from server.providers.asr.pool import PoolBusy
+from server.providers.base import ProviderUnavailable, Transcript
+from tests.server.providers.asr.speech import opus_round_trip, synthesize
+
+COMMANDS = [
+    "turn on the kitchen lamp",
+    "turn off the kitchen lamp",
+    "turn on the bedroom lamp",
+    "set the volume to thirty",
+    "set the volume to forty",
+    "what time is it",
+    "what is the date",
+]
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], list[Pcm]]:
+    tmp = tmp_path_factory.mktemp("speech")
+    return {
+        (engine, text): opus_round_trip(synthesize(engine, text, tmp))
+        for engine in ("flite", "espeak")
+        for text in ("turn on the kitchen lamp", "set the volume to thirty", "what time is it")
+    }
+
+
+@pytest.fixture(scope="module")
+def asr() -> PocketsphinxAsr:
+    provider = registry.ASR.create("pocketsphinx", AsrSettings(mode="grammar", pool_size=2))
+    assert isinstance(provider, PocketsphinxAsr)
+    return provider
+
+
+def recognize(
+    asr: PocketsphinxAsr, chunks: list[Pcm], phrases: list[str] | None
+) -> tuple[list[Transcript], Transcript]:
+    stream = asr.create_stream(phrases)
+    partials = [p for p in (stream.accept(c) for c in chunks) if p is not None]
+    final = stream.finish()
+    stream.close()
+    return partials, final
+
+
+@pytest.mark.parametrize("engine", ["flite", "espeak"])
+@pytest.mark.parametrize(
+    "text", ["turn on the kitchen lamp", "set the volume to thirty", "what time is it"]
+)
+def test_grammar_mode_is_exact(
+    asr: PocketsphinxAsr, speech: dict[tuple[str, str], list[Pcm]], engine: str, text: str
+) -> None:
+    partials, final = recognize(asr, speech[(engine, text)], COMMANDS)
+    assert final == Transcript(text, is_final=True)
+    assert partials and all(not p.is_final for p in partials)
+    assert len({p.text for p in partials}) == len(partials)  # only when the hypothesis changed
+
+
+def test_unknown_words_are_dropped_with_one_warning(
+    asr: PocketsphinxAsr,
+    speech: dict[tuple[str, str], list[Pcm]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    phrases = [*COMMANDS, "turn on the blorfy lamp", "frobnicate the qwzx"]
+    with caplog.at_level(logging.WARNING, logger="server.providers.asr.pocketsphinx"):
+        _, final = recognize(asr, speech[("flite", "what time is it")], phrases)
+        _, again = recognize(asr, speech[("flite", "what time is it")], phrases)
+    assert final.text == again.text == "what time is it"
+    warnings = [r.getMessage() for r in caplog.records if "dictionary" in r.getMessage()]
+    assert len(warnings) == 1  # cached by phrase set: warned once
+    assert "blorfy" in warnings[0] and "frobnicate" in warnings[0] and "qwzx" in warnings[0]
+
+
+def test_large_phrase_set_builds_fast_and_still_recognises(
+    asr: PocketsphinxAsr, speech: dict[tuple[str, str], list[Pcm]]
+) -> None:
+    units = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    tens = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+    numbers = tens + [f"{t} {u}" for t in tens for u in units]
+    things = ["volume", "brightness", "kitchen lamp brightness", "bedroom lamp brightness"]
+    rooms = ["kitchen", "bedroom", "living room", "hall", "office", "garage", "attic", "basement"]
+    rooms += ["porch"]
+    phrases = [f"set the {t} to {n}" for t in things for n in numbers]
+    phrases += [f"set the {r} {t} to {n}" for r in rooms for t in things for n in numbers]
+    phrases += COMMANDS
+    assert len(phrases) >= 3000
+    _, final = recognize(asr, speech[("espeak", "set the volume to thirty")], phrases)
+    assert final.text == "set the volume to thirty"
+
+
+def test_lm_mode_free_text_keywords(speech: dict[tuple[str, str], list[Pcm]]) -> None:
+    asr = PocketsphinxAsr(AsrSettings(mode="lm", pool_size=1))
+    found = []
+    for text, keyword in [
+        ("turn on the kitchen lamp", "kitchen"),
+        ("set the volume to thirty", "volume"),
+        ("what time is it", "time"),
+    ]:
+        partials, final = recognize(asr, speech[("espeak", text)], COMMANDS)  # phrases ignored
+        assert final.is_final and partials
+        found.append(keyword in final.text.split())
+    assert sum(found) >= 2, found  # LM transcripts of synthetic speech are unstable
+
+
+def test_grammar_mode_without_phrases_falls_back_to_the_lm(
+    asr: PocketsphinxAsr, speech: dict[tuple[str, str], list[Pcm]]
+) -> None:
+    _, final = recognize(asr, speech[("espeak", "set the volume to thirty")], None)
+    assert final.is_final and final.text  # free text: some words, not necessarily right
+
+
+def test_stream_lifecycle(asr: PocketsphinxAsr) -> None:
+    silent = asr.create_stream(COMMANDS)
+    assert silent.finish() == Transcript("", is_final=True)  # no audio at all
+    assert silent.finish() == Transcript("", is_final=True)
+    with pytest.raises(RuntimeError, match="finished"):
+        silent.accept(np.zeros(960, dtype=np.int16))
+    stream = asr.create_stream(COMMANDS)
+    stream.accept(np.zeros(960, dtype=np.int16))
+    idle = asr.pool.idle
+    stream.close()
+    stream.close()
+    assert asr.pool.idle == idle + 1  # closing mid-utterance returns the decoder
+
+
+def test_pool_is_shared_and_waits_bounded(speech: dict[tuple[str, str], list[Pcm]]) -> None:
+    asr = PocketsphinxAsr(AsrSettings(pool_size=1), acquire_timeout_s=0.3)
+    chunks = speech[("flite", "turn on the kitchen lamp")]
+    holder = asr.create_stream(COMMANDS)
+    holder.accept(chunks[0])  # takes the only decoder
+    waiter = asr.create_stream(COMMANDS)
+    with pytest.raises(PoolBusy) as info:
+        waiter.accept(chunks[0])
+    assert info.value.retryable and info.value.code == "asr-busy"
+
+    asr.pool.timeout_s = 10.0
+    result: list[Transcript] = []
+    late = asr.create_stream(COMMANDS)
+
+    def run() -> None:
+        for c in chunks:
+            late.accept(c)
+        result.append(late.finish())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    time.sleep(0.2)
+    assert not result  # waiting for the decoder
+    for c in chunks[1:]:
+        holder.accept(c)
+    assert holder.finish().text == "turn on the kitchen lamp"
+    thread.join(10)
+    assert result == [Transcript("turn on the kitchen lamp", is_final=True)]
+    assert asr.pool.created == 1
+
+
+def test_concurrent_streams_in_threads(
+    asr: PocketsphinxAsr, speech: dict[tuple[str, str], list[Pcm]]
+) -> None:
+    texts = ["turn on the kitchen lamp", "set the volume to thirty", "what time is it"] * 2
+    results: dict[int, str] = {}
+
+    def run(i: int) -> None:
+        results[i] = recognize(asr, speech[("flite", texts[i])], COMMANDS)[1].text
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(texts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == dict(enumerate(texts))
+    assert asr.pool.created <= 2
+
+
+def test_non_english_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ProviderUnavailable, match="English only"):
+        PocketsphinxAsr(AsrSettings(language="zh-CN"))
