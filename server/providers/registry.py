@@ -56,5 +56,19 @@ ASR: Registry[Any] = Registry(
         "sherpa-onnx": "server.providers.asr.sherpa:SherpaOnnxAsr",
     },
 )
-DIALOGUE: Registry[Any] = Registry("dialogue", {})
-TTS: Registry[Any] = Registry("tts", {})
+DIALOGUE: Registry[Any] = Registry(
+    "dialogue",
+    {
+        "local": "server.providers.dialogue.local:LocalDialogue",
+        "openai": "server.providers.dialogue.openai:OpenAIDialogue",
+    },
+)
+TTS: Registry[Any] = Registry(
+    "tts",
+    {
+        "flite": "server.providers.tts.flite:FliteTts",
+        "espeak": "server.providers.tts.espeak:EspeakTts",
+        "edge": "server.providers.tts.edge:EdgeTts",
+        "sherpa-onnx": "server.providers.tts.sherpa:SherpaOnnxTts",
+    },
+)

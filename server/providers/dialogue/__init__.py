@@ -1,0 +1,1 @@
+"""Dialogue providers: ``local`` (offline intent engine) and ``openai`` (any compatible LLM)."""

@@ -1,0 +1,1 @@
+"""Text-to-speech providers: flite, espeak-ng, edge-tts (online, local fallback), sherpa-onnx."""
