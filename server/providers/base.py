@@ -20,7 +20,7 @@ __all__ = ["ToolCaller", "ToolOutcome"]
 
 
 class ProviderError(Exception):
-    """A provider failed. ``code`` is kebab-case; ``retryable`` says whether trying again may help."""
+    """A provider failed. ``code`` is kebab-case; ``retryable``: whether a retry may help."""
 
     code = "provider-error"
 
