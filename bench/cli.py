@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import codec
+from bench import capacity, codec, efficiency, idle, latency
 from bench.stats import write_result
 
 Runner = Callable[[bool], dict[str, Any]]
@@ -27,7 +27,14 @@ def _print_rows(console: Console, title: str, rows: list[dict[str, Any]]) -> Non
 
 
 def _benchmarks() -> dict[str, Runner]:
-    return {"codec": codec.run}
+    return {
+        "latency": latency.run,
+        "capacity": capacity.run,
+        "capacity_lm": capacity.run_lm,
+        "idle": idle.run,
+        "efficiency": efficiency.run,
+        "codec": codec.run,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,18 +44,29 @@ def main(argv: list[str] | None = None) -> int:
         "names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available)})"
     )
     parser.add_argument("--quick", action="store_true", help="fewer turns/frames (a smoke run)")
+    parser.add_argument("--lm", action="store_true", help="also run capacity in free-text LM mode")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in available]
     if unknown:
         parser.error(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(available)}")
     console = Console()
-    for name in args.names or list(available):
+    failures = 0
+    default = [n for n in available if n != "capacity_lm" or args.lm]
+    for name in args.names or default:
         console.rule(f"{name}{' (quick)' if args.quick else ''}")
-        result = available[name](args.quick)
+        try:
+            result = available[name](args.quick)
+        except KeyboardInterrupt:  # the server subprocess is stopped by its context manager
+            console.print("interrupted")
+            return 130
+        except Exception as exc:  # one failing benchmark should not hide the others
+            console.print(f"[red]{name} failed: {exc}")
+            failures += 1
+            continue
         _print_rows(console, name, result.get("rows", []))
         path = write_result(name, result)
         console.print(f"written {path}")
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,79 @@
+"""Latency of a voice turn (benchmarks.md): one device, real-time audio, a server subprocess.
+
+``server_overhead_ms`` = the device's ``first_audio_ms`` minus the provider time in the server's
+ledger line for the same turn (speech end → ASR final, plus ASR final → first sentence
+synthesised: VAD hang-over, ASR finalisation, dialogue and TTS of the first sentence). Turns are
+paired in order (one device, so the server's turns arrive in the device's order).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.serverproc import ServerProcess
+from bench.turns import mark, pct, run_devices, swarm_args
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    turns = 2 if quick else 16  # × 2 utterances → 4 / 32 turns
+    with ServerProcess() as srv:
+        normal = run_devices(srv, swarm_args(srv.ws_url, 1, turns, 0.5), 60 + 20 * turns)
+        aborts = run_devices(
+            srv,
+            swarm_args(
+                srv.ws_url, 1, 1 if quick else 8, 0.5, say=["tell me a story"], abort_after=0.3
+            ),
+            60 + 20 * turns,
+        )
+    dev = normal["devices"][0]["turns"]
+    done = [t for t in normal["ledger"] if not t["cancelled"]]
+    endpoint = [t["endpoint_ms"] for t in dev if t["endpoint_ms"] is not None]
+    first = [t["first_audio_ms"] for t in dev if t["first_audio_ms"] is not None]
+    overhead = []
+    for d, s in zip([t for t in dev if t["first_audio_ms"] is not None], done, strict=False):
+        prov = float(s.get("endpoint", 0.0)) + float(s.get("first_sentence_synthesised", 0.0))  # type: ignore[arg-type]
+        overhead.append(d["first_audio_ms"] - prov)
+    abort_turns = aborts["devices"][0]["turns"]
+    abort = [t["abort_ms"] for t in abort_turns if t["abort_ms"] is not None]
+    stale = sum(t["stale_frames"] for t in abort_turns) + sum(t["stale_frames"] for t in dev)
+    figures = {
+        "endpoint_ms": pct(endpoint),
+        "first_audio_ms": pct(first),
+        "server_overhead_ms": pct(overhead),
+        "abort_ms": pct(abort),
+        "stale_frames": stale,
+    }
+    fa, so, ab = figures["first_audio_ms"], figures["server_overhead_ms"], figures["abort_ms"]
+    rows = [
+        {"metric": "endpoint_ms", **figures["endpoint_ms"], "target": "-", "result": "-"},
+        {
+            "metric": "first_audio_ms",
+            **fa,
+            "target": "P50≤500 P95≤800",
+            "result": min(mark(fa["p50"], 500), mark(fa["p95"], 800), key=len),
+        },
+        {"metric": "server_overhead_ms", **so, "target": "P95≤20", "result": mark(so["p95"], 20)},
+        {
+            "metric": "abort_ms",
+            **ab,
+            "target": "P95≤60, 0 stale",
+            "result": mark(ab["p95"], 60) if stale == 0 else "MISS",
+        },
+        {
+            "metric": "stale_frames",
+            "n": stale,
+            "p50": None,
+            "p95": None,
+            "target": "0",
+            "result": "pass" if stale == 0 else "MISS",
+        },
+    ]
+    return {
+        "figures": figures,
+        "rows": rows,
+        "errors": normal["devices"][0]["error"],
+        "server": normal["server"],
+        "ledger": normal["ledger"],
+        "device_turns": dev,
+        "abort_turns": abort_turns,
+    }

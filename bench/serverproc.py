@@ -1,0 +1,156 @@
+"""The server under test as a subprocess (``python -m server``), read from /proc separately.
+
+with ServerProcess(env={"XIAOZHI_ASR__MODE": "grammar"}) as srv:
+    srv.ws_url, srv.cpu_s(), srv.rss_kib(), srv.threads(), srv.ledger_lines()
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from types import TracebackType
+
+READY = re.compile(r"WebSocket port (\d+), HTTP port (\d+)")
+LEDGER = re.compile(r"turn (\d+)( cancelled)?: (.*?) frames=(\d+)")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class ServerProcess:
+    """Start on enter (waits for the ready line, ≤ ``start_timeout_s``), SIGTERM/kill on exit."""
+
+    def __init__(
+        self, env: dict[str, str] | None = None, nofile: int = 4096, start_timeout_s: float = 90.0
+    ) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="xiaozhi-bench-")
+        self.env = {
+            **os.environ,
+            "XIAOZHI_OTA__DB_PATH": str(Path(self._tmp.name) / "devices.sqlite3"),
+            **(env or {}),
+        }
+        self.nofile = nofile
+        self.start_timeout_s = start_timeout_s
+        self.proc: subprocess.Popen[str] | None = None
+        self.ws_port = 0
+        self.http_port = 0
+        self._lines: list[str] = []
+        self._lock = threading.Lock()
+
+    def _limits(self) -> None:  # runs in the child before exec
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = min(self.nofile, hard) if hard != resource.RLIM_INFINITY else self.nofile
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
+
+    def __enter__(self) -> ServerProcess:
+        cmd = [sys.executable, "-m", "server", "--port", "0", "--http-port", "0"]
+        cmd += ["--log-level", "info"]
+        self.proc = subprocess.Popen(
+            cmd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            preexec_fn=self._limits,  # only sets rlimits
+        )
+        ready = threading.Event()
+        threading.Thread(target=self._pump, args=(ready,), daemon=True).start()
+        if not ready.wait(self.start_timeout_s) or not self.ws_port:
+            tail = "\n".join(self._lines[-15:])
+            self.stop()
+            raise RuntimeError(f"server did not become ready:\n{tail}")
+        return self
+
+    def _pump(self, ready: threading.Event) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self._lines.append(line.rstrip("\n"))
+                if len(self._lines) > 200_000:
+                    del self._lines[:100_000]
+            m = READY.search(line)
+            if m:
+                self.ws_port, self.http_port = int(m.group(1)), int(m.group(2))
+                ready.set()
+        ready.set()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.ws_port}/xiaozhi/v1/"
+
+    @property
+    def ota_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/xiaozhi/ota/"
+
+    def cpu_s(self) -> float:
+        """User+system CPU seconds of the server process (all threads, plus waited-for children)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
+
+    def _status(self, key: str) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+        return 0
+
+    def rss_kib(self) -> int:
+        return self._status("VmRSS")
+
+    def threads(self) -> int:
+        return self._status("Threads")
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.pid}/fd"))
+
+    def mark(self) -> int:
+        """Position in the log; pass to :meth:`ledger` to read only later turns."""
+        with self._lock:
+            return len(self._lines)
+
+    def ledger(self, since: int = 0) -> list[dict[str, object]]:
+        """Parsed per-turn ledger log lines: durations in ms, ``cancelled``, ``frames``."""
+        with self._lock:
+            lines = self._lines[since:]
+        out: list[dict[str, object]] = []
+        for line in lines:
+            m = LEDGER.search(line)
+            if not m:
+                continue
+            item: dict[str, object] = {"turn": int(m.group(1)), "cancelled": bool(m.group(2))}
+            for part in m.group(3).split():
+                key, _, value = part.partition("=")
+                if value.endswith("ms"):
+                    item[key] = float(value[:-2])
+            item["frames"] = int(m.group(4))
+            out.append(item)
+        return out
+
+    def tail(self, n: int = 20) -> list[str]:
+        with self._lock:
+            return self._lines[-n:]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._tmp.cleanup()
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,1 @@
+"""Protocol conformance suite: check a server (or a device) against protocol.md §9/§10."""

@@ -1,0 +1,5 @@
+"""``python -m device``."""
+
+from device.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""Composition root of one simulated board: identity, OTA boot, controller, audio.
+
+``device = await Device.create(options, on_event)``; ``await device.boot()`` runs the firmware's
+boot (OTA check and activation unless ``ws_url`` is given); then drive ``device.controller``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from device.audio.player import Player
+from device.audio.sinks import AudioSink, NullSink, SpeakerSink, WavSink
+from device.audio.sources import MicSource, ScriptedSource
+from device.controller import DeviceController, EventSink, LegacyIot, McpHandler
+from device.identity import DeviceIdentity, IdentityStore
+from device.ota import OtaClient, OtaOutcome, OtaTimings
+
+logger = logging.getLogger(__name__)
+
+
+class MqttNotImplemented(Exception):
+    """The OTA answer chose MQTT+UDP, which this simulator does not implement."""
+
+
+@dataclass
+class DeviceOptions:
+    """Everything the CLI can set; times in seconds."""
+
+    state_file: Path | None = None
+    ota_url: str | None = None
+    ws_url: str | None = None
+    token: str | None = None
+    protocol_version: int | None = None
+    board: str | None = None
+    firmware: str | None = None
+    language: str | None = None
+    aec: bool = False
+    fast: bool = False
+    mic: bool = False
+    sink: str = "null"
+    """``null``, ``speaker`` or a WAV path."""
+    realtime_playback: bool = True
+    channel_timeout_s: float = 120.0
+    hello_timeout_s: float = 10.0
+    legacy_iot: bool = False
+    glyph_push: bool = False
+    ota_timings: OtaTimings = field(default_factory=OtaTimings)
+
+
+def make_sink(spec: str) -> AudioSink:
+    if spec == "null":
+        return NullSink()
+    if spec == "speaker":
+        return SpeakerSink()
+    return WavSink(Path(spec))
+
+
+def make_iot(
+    identity: DeviceIdentity, legacy: bool, on_event: EventSink | None
+) -> tuple[McpHandler | None, LegacyIot | None]:
+    """The iot package's MCP server (or legacy IoT adapter) for the demo board, if available."""
+    from device.iot_bridge import build_iot
+
+    try:
+        return build_iot(identity, legacy=legacy, on_event=on_event)
+    except ImportError as exc:  # iot/ incomplete
+        logger.warning("iot package unavailable, the device has no tools: %s", exc)
+        return None, None
+
+
+class Device:
+    """One board: identity + controller (+ OTA outcome after :meth:`boot`)."""
+
+    def __init__(
+        self,
+        options: DeviceOptions,
+        identity: DeviceIdentity,
+        store: IdentityStore,
+        controller: DeviceController,
+    ) -> None:
+        self.options, self.identity, self.store = options, identity, store
+        self.controller = controller
+        self.ota: OtaOutcome | None = None
+
+    @classmethod
+    async def create(cls, options: DeviceOptions, on_event: EventSink | None = None) -> Device:
+        store = IdentityStore(options.state_file)
+        identity = store.load(
+            board_name=options.board, firmware_version=options.firmware, language=options.language
+        )
+        for attr, value in (
+            ("board_name", options.board),
+            ("firmware_version", options.firmware),
+            ("language", options.language),
+        ):
+            if value:
+                setattr(identity, attr, value)
+        source: ScriptedSource | MicSource = MicSource() if options.mic else ScriptedSource()
+        player = Player(make_sink(options.sink), realtime=options.realtime_playback)
+        mcp, legacy = make_iot(identity, options.legacy_iot, on_event)
+        controller = DeviceController(
+            identity,
+            source=source,
+            player=player,
+            on_event=on_event,
+            mcp=None if options.legacy_iot else mcp,
+            legacy_iot=legacy,
+            aec=options.aec,
+            fast=options.fast,
+            channel_timeout_s=options.channel_timeout_s,
+            hello_timeout_s=options.hello_timeout_s,
+            glyph_push=options.glyph_push,
+        )
+        return cls(options, identity, store, controller)
+
+    async def boot(self) -> None:
+        """Starting → Activating (OTA unless ``ws_url``) → Idle; raises MqttNotImplemented."""
+        opts, ident = self.options, self.identity
+        await self.controller.boot()
+        if opts.ws_url:
+            ident.websocket["url"] = opts.ws_url
+            if opts.token is not None:
+                ident.websocket["token"] = opts.token
+        elif opts.ota_url:
+            self.ota = await OtaClient(ident, self.store, opts.ota_url, opts.ota_timings).run()
+            if self.ota.transport == "mqtt":
+                raise MqttNotImplemented(
+                    "the OTA answer selects MQTT+UDP (an 'mqtt' section, or no 'websocket' "
+                    "section / OTA unreachable); this simulator implements WebSocket only"
+                )
+        else:
+            raise ValueError("give --ota-url or --ws-url")
+        if opts.protocol_version is not None:
+            ident.websocket["version"] = opts.protocol_version
+        self.store.save(ident)
+        await self.controller.start()
+
+    async def close(self) -> None:
+        await self.controller.close()
+        self.store.save(self.identity)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "mac": self.identity.mac,
+            "uuid": self.identity.uuid,
+            "session_id": self.identity.session_id,
+        }

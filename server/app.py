@@ -1,0 +1,172 @@
+"""The server's composition root: settings in, one running server out.
+
+Heavy shared resources are built once here and handed down: the VAD, ASR (with its decoder
+pool), dialogue and TTS providers, the bounded CPU executor, the metrics and the device
+registry. The WebSocket endpoint and the HTTP side (OTA, /healthz, /metrics) run in the same
+process and event loop.
+
+    async with Server(load_settings()) as server:   # listening once entered
+        print(server.ws_port, server.http_port)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from server.config import Settings
+from server.devices import DeviceRegistry
+from server.metrics import ServerMetrics
+from server.providers import registry
+from server.providers.base import AsrProvider, DialogueProvider, TtsProvider, VadProvider
+from server.session.connection import Channel, Connection, PeerInfo
+from server.session.deps import SessionDeps
+from server.session.turn import TurnDeps
+from server.transport.websocket import WebSocketServer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Providers:
+    vad: VadProvider
+    asr: AsrProvider
+    dialogue: DialogueProvider
+    tts: TtsProvider
+
+
+def build_providers(settings: Settings) -> Providers:
+    """Create every provider named in ``settings`` (blocking: loads models).
+
+    Raises :class:`~server.providers.base.ProviderUnavailable` with a message that says how to fix
+    a missing model, extra or library.
+    """
+    return Providers(
+        vad=registry.VAD.create(settings.vad.provider, settings.vad),
+        asr=registry.ASR.create(settings.asr.provider, settings.asr),
+        dialogue=registry.DIALOGUE.create(settings.dialogue.provider, settings.dialogue),
+        tts=registry.TTS.create(settings.tts.provider, settings.tts),
+    )
+
+
+class Server:
+    """The whole server in one object; ``start()`` returns once both ports are bound."""
+
+    def __init__(self, settings: Settings, *, providers: Providers | None = None) -> None:
+        self.settings = settings
+        self.providers = providers
+        self.metrics = ServerMetrics()
+        self._executor: ThreadPoolExecutor | None = None
+        self._registry: DeviceRegistry | None = None
+        self._ws: WebSocketServer | None = None
+        self._http: Any = None
+        self._connections: set[Connection] = set()
+        self._started_at = 0.0
+        self.ws_port = 0
+        self.http_port = 0
+
+    @property
+    def sessions(self) -> int:
+        return len(self._connections)
+
+    async def start(self) -> None:
+        from server.http import start_http
+
+        settings = self.settings
+        if self.providers is None:
+            self.providers = await asyncio.to_thread(build_providers, settings)
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.executor_workers, thread_name_prefix="xiaozhi-cpu"
+        )
+        p = self.providers
+        turn = TurnDeps(
+            dialogue=p.dialogue,
+            tts=p.tts,
+            executor=self._executor,
+            audio=settings.audio,
+            metrics=self.metrics,
+        )
+        self._deps = SessionDeps(
+            settings=settings,
+            vad=p.vad,
+            asr=p.asr,
+            dialogue=p.dialogue,
+            tts=p.tts,
+            executor=self._executor,
+            metrics=self.metrics,
+            turn=turn,
+        )
+        try:
+            self._ws = WebSocketServer(settings.websocket, self._session)
+            await self._ws.start()
+            self.ws_port = self._ws.port
+            self._registry = DeviceRegistry(settings.ota.db_path)
+            self._http = await start_http(
+                settings,
+                self._registry,
+                self.metrics,
+                websocket_port=self.ws_port,
+                health=self.health,
+            )
+            self.http_port = self._http.port
+        except BaseException:
+            await self.stop()
+            raise
+        self._started_at = time.monotonic()
+
+    async def _session(self, channel: Channel, peer: PeerInfo) -> None:
+        connection = Connection(channel, self._deps, peer)
+        connection.log.info("connected from %s (client %s)", peer.remote, peer.client_id or "-")
+        self._connections.add(connection)
+        try:
+            await connection.run()
+        finally:
+            self._connections.discard(connection)
+
+    def health(self) -> dict[str, Any]:
+        p = self.providers
+        return {
+            "status": "ok",
+            "sessions": self.sessions,
+            "uptime_s": round(time.monotonic() - self._started_at, 1),
+            "providers": {
+                kind: getattr(getattr(p, kind), "name", "?")
+                for kind in ("vad", "asr", "dialogue", "tts")
+            }
+            if p
+            else {},
+        }
+
+    async def stop(self) -> None:
+        """Close both endpoints (open sessions end), then release shared resources."""
+        if self._ws is not None:
+            ws, self._ws = self._ws, None
+            await ws.close()
+        if self._http is not None:
+            http, self._http = self._http, None
+            await http.close()
+        if self._registry is not None:
+            reg, self._registry = self._registry, None
+            with contextlib.suppress(Exception):
+                await reg.close()
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def __aenter__(self) -> Server:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()

@@ -1,0 +1,204 @@
+"""Speech in, for one session: Opus packets → 16 kHz PCM → VAD → endpointer → streaming ASR.
+
+:class:`UplinkProcessor` is synchronous and CPU-bound: the session calls it from the server's
+bounded executor, one call at a time (never concurrently). Times: ``audio_ms`` is the audio
+timeline of the current utterance (samples received / 16); ``arrival_s`` are the caller's
+monotonic clock readings of when a packet arrived (used for the latency ledger).
+
+The Opus decoder always outputs 16 kHz (Opus decodes any stream at any of its rates), so no
+resampling is needed whatever rate the device encodes at.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+
+from protocol.audio import Pcm
+from protocol.opus import OpusDecoder
+from server.config import VadSettings
+from server.pipeline.endpointer import Endpointer, SpeechEnded, SpeechStarted
+from server.providers.base import AsrProvider, AsrStream, ProviderError, VadProvider, VadStream
+
+logger = logging.getLogger(__name__)
+
+ASR_RATE_HZ: Final = 16000
+PRE_ROLL_MS: Final = 400
+"""Audio fed to ASR from before the endpointer's speech start (soft onsets)."""
+RING_MS: Final = 1000
+
+
+@dataclass(slots=True)
+class UplinkResult:
+    """What one packet (or a finish) produced."""
+
+    speech_started: bool = False
+    speech_run_ms: float = 0.0
+    """Length of the current run of speech windows (0 after a non-speech window)."""
+    final_text: str | None = None
+    """Set when the utterance ended: the final transcript (may be empty)."""
+    heard_speech: bool = False
+    end_reason: str = ""
+    speech_end_arrival_s: float | None = None
+    """Arrival time of the packet holding the last speech window (≈ true end of speech)."""
+    detected_s: float | None = None
+    """Monotonic time the end of the utterance was decided."""
+    final_s: float | None = None
+    """Monotonic time the final transcript was ready."""
+    errors: list[str] = field(default_factory=list)
+
+
+class UplinkProcessor:
+    """Per-session speech-in chain; ``begin`` an utterance, ``feed`` packets, ``finish``."""
+
+    def __init__(
+        self,
+        vad: VadProvider,
+        asr: AsrProvider,
+        vad_settings: VadSettings,
+        *,
+        frame_duration_ms: int = 60,
+    ) -> None:
+        self._vad_provider = vad
+        self._asr = asr
+        self._settings = vad_settings
+        self._decoder = OpusDecoder(ASR_RATE_HZ, frame_duration_ms)
+        self._vad: VadStream | None = None
+        self._endpointer = Endpointer.from_settings(vad_settings)
+        self._stream: AsrStream | None = None
+        self._phrases: list[str] | None = None
+        self._endpointing = True
+        self._active = False
+        self._ring: list[tuple[float, Pcm]] = []
+        self._audio_ms = 0.0
+        self._vad_ms = 0.0
+        self._run_ms = 0.0
+        self._heard = False
+        self._last_speech_arrival: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def begin(self, phrases: Sequence[str] | None, *, endpointing: bool) -> None:
+        """Start an utterance: ``endpointing`` False (manual mode) means only ``finish`` ends it."""
+        self.cancel()
+        self._phrases = list(phrases) if phrases else None
+        self._endpointing = endpointing
+        self._decoder.reset()
+        if self._vad is None:
+            self._vad = self._vad_provider.create_stream()
+        self._vad.reset()
+        self._endpointer.reset()
+        self._active = True
+        self._ring = []
+        self._audio_ms = self._vad_ms = self._run_ms = 0.0
+        self._heard = False
+        self._last_speech_arrival = None
+
+    def feed(self, packet: bytes, arrival_s: float) -> UplinkResult:
+        """Decode and process one Opus packet. A corrupt packet is reported in ``errors``."""
+        from protocol.errors import CorruptAudio
+
+        result = UplinkResult()
+        if not self._active or self._vad is None:
+            return result
+        try:
+            pcm = self._decoder.decode(packet)
+        except CorruptAudio:
+            result.errors.append("corrupt-audio")
+            return result
+        start_ms = self._audio_ms
+        self._audio_ms += len(pcm) * 1000 / ASR_RATE_HZ
+        self._ring.append((start_ms, pcm))
+        while self._ring and self._ring[0][0] < self._audio_ms - RING_MS:
+            self._ring.pop(0)
+        if self._stream is not None:
+            self._asr_accept(pcm, result)
+        for is_speech in self._vad.accept(pcm):
+            self._vad_ms += self._vad.window_ms
+            self._run_ms = self._run_ms + self._vad.window_ms if is_speech else 0.0
+            if is_speech:
+                self._last_speech_arrival = arrival_s
+            for event in self._endpointer.process(is_speech, self._vad_ms):
+                if isinstance(event, SpeechStarted) and self._stream is None:
+                    self._open_asr(event.at_ms, result)
+                    result.speech_started = True
+                elif isinstance(event, SpeechEnded) and self._endpointing:
+                    self._end(result, event.reason)
+                    return result
+        result.speech_run_ms = self._run_ms
+        return result
+
+    def finish(self) -> UplinkResult:
+        """End the utterance now (``listen stop``): the final transcript."""
+        result = UplinkResult()
+        if self._active:
+            self._end(result, "stop")
+        else:
+            result.final_text = ""
+        return result
+
+    def cancel(self) -> None:
+        """Drop the utterance in progress (returns the pooled ASR decoder)."""
+        self._active = False
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+
+    def close(self) -> None:
+        self.cancel()
+        vad, self._vad = self._vad, None
+        closer = getattr(vad, "close", None)
+        if callable(closer):
+            closer()
+
+    # ------------------------------------------------------------------ internals
+
+    def _open_asr(self, speech_at_ms: float, result: UplinkResult) -> None:
+        self._heard = True
+        try:
+            self._stream = self._asr.create_stream(self._phrases)
+        except ProviderError as exc:
+            logger.warning("ASR stream unavailable: %s", exc)
+            result.errors.append(exc.code)
+            return
+        since = speech_at_ms - PRE_ROLL_MS
+        chunks = [pcm for start, pcm in self._ring if start + len(pcm) / 16 > since]
+        if chunks:
+            self._asr_accept(np.concatenate(chunks), result)
+
+    def _asr_accept(self, pcm: Pcm, result: UplinkResult) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.accept(pcm)
+        except ProviderError as exc:
+            logger.warning("ASR failed while decoding: %s", exc)
+            result.errors.append(exc.code)
+            self._stream.close()
+            self._stream = None
+
+    def _end(self, result: UplinkResult, reason: str) -> None:
+        result.detected_s = time.monotonic()
+        text = ""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                text = stream.finish().text
+            except ProviderError as exc:
+                logger.warning("ASR failed to finalise: %s", exc)
+                result.errors.append(exc.code)
+            finally:
+                stream.close()
+        result.final_s = time.monotonic()
+        result.final_text = text
+        result.heard_speech = self._heard
+        result.end_reason = reason
+        result.speech_end_arrival_s = self._last_speech_arrival
+        self._active = False

@@ -1,0 +1,1 @@
+"""Per-connection session: pure state machine, connection shell, and one turn's task group."""

@@ -1,0 +1,39 @@
+"""What every session shares: settings, the providers, the executor and the metrics.
+
+Built once by :mod:`server.app` and handed to each :class:`~.connection.Connection`.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from server.config import Settings
+from server.metrics import ServerMetrics
+from server.providers.base import AsrProvider, DialogueProvider, TtsProvider, VadProvider
+from server.session.turn import TurnDeps
+
+
+@dataclass(frozen=True)
+class BargeInGate:
+    """Realtime mode echo gate: the user interrupts the server's speech only with speech that
+    lasts ``min_speech_ms`` (well above the utterance start's ``vad.min_speech_ms``) and starts
+    at least ``echo_guard_s`` after ``tts start`` (the first syllables are the loudest echo)."""
+
+    min_speech_ms: float = 480.0
+    echo_guard_s: float = 0.3
+
+
+@dataclass
+class SessionDeps:
+    settings: Settings
+    vad: VadProvider
+    asr: AsrProvider
+    dialogue: DialogueProvider
+    tts: TtsProvider
+    executor: Executor
+    metrics: ServerMetrics
+    turn: TurnDeps
+    barge_in: BargeInGate = field(default_factory=BargeInGate)
+    uplink_queue_frames: int = 50
+    """Uplink frames waiting for VAD/ASR before the oldest is dropped (3 s at 60 ms)."""

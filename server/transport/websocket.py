@@ -1,0 +1,162 @@
+"""The WebSocket endpoint: a thin shell over ``websockets`` that hands each socket to a session.
+
+Handshake rules (protocol.md §3.1, §9.5): path must match ``websocket.path`` (a query string is
+allowed); ``Authorization: Bearer <token>`` is checked only when tokens are configured (missing or
+wrong → HTTP 401); beyond ``max_connections`` → HTTP 503. ``Device-Id``, ``Client-Id``,
+``Protocol-Version`` and the token may also come as query parameters (``device-id``,
+``client-id``, ``protocol-version``, ``authorization``/``token``) for browser clients, which cannot
+set headers. No compression, no server pings by default, messages over ``max_message_bytes``
+close the socket with 1009 (done by ``websockets``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from server.config import WebSocketSettings
+from server.session.connection import ChannelClosed, PeerInfo
+
+logger = logging.getLogger(__name__)
+
+SessionHandler = Callable[["WebSocketChannel", PeerInfo], Awaitable[None]]
+
+
+class WebSocketChannel:
+    """:class:`~server.session.connection.Channel` over a ``websockets`` connection."""
+
+    def __init__(self, ws: ServerConnection) -> None:
+        self._ws = ws
+
+    async def recv(self) -> str | bytes:
+        try:
+            return await self._ws.recv()
+        except ConnectionClosed as exc:
+            raise ChannelClosed(str(exc)) from exc
+
+    async def send(self, data: str | bytes) -> None:
+        try:
+            await self._ws.send(data)
+        except ConnectionClosed as exc:
+            raise ChannelClosed(str(exc)) from exc
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._ws.close(code, reason)
+
+
+def _normal_path(path: str) -> str:
+    return "/" + path.strip("/")
+
+
+def _bearer(value: str) -> str:
+    value = value.strip()
+    return value[7:].strip() if value[:7].lower() == "bearer " else value
+
+
+class WebSocketServer:
+    """Listens on ``settings.host``/``port``; ``port`` is the bound port after :meth:`start`."""
+
+    def __init__(self, settings: WebSocketSettings, handler: SessionHandler) -> None:
+        self._settings = settings
+        self._handler = handler
+        self._server: Server | None = None
+        self._peers: dict[int, PeerInfo] = {}
+        self._active = 0
+        self.port = 0
+
+    @property
+    def active(self) -> int:
+        """Open sessions."""
+        return self._active
+
+    async def start(self) -> None:
+        """Bind and listen; raises ``OSError`` if the address is in use."""
+        s = self._settings
+        self._server = await serve(
+            self._serve,
+            s.host,
+            s.port,
+            process_request=self._process_request,
+            compression=None,
+            max_size=s.max_message_bytes,
+            ping_interval=s.ping_interval_s,
+            ping_timeout=None if s.ping_interval_s is None else 20,
+            close_timeout=2,
+            open_timeout=10,
+        )
+        self.port = int(next(iter(self._server.sockets)).getsockname()[1])
+        logger.info("WebSocket listening on ws://%s:%d%s", s.host, self.port, s.path)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            await self._server.wait_closed()
+            self._server = None
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        s = self._settings
+        url = urlsplit(request.path)
+        if _normal_path(url.path) != _normal_path(s.path):
+            return connection.respond(
+                HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {url.path}\n"
+            )
+        if self._active >= s.max_connections:
+            logger.warning("refusing connection: %d sessions open (max)", self._active)
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "server is full\n")
+        query = {k.lower(): v[-1] for k, v in parse_qs(url.query).items()}
+        headers = request.headers
+
+        def value(header: str, *params: str) -> str:
+            found = headers.get(header)
+            if found:
+                return found
+            for param in params:
+                if query.get(param):
+                    return query[param]
+            return ""
+
+        if s.tokens:
+            token = _bearer(value("Authorization", "authorization", "token"))
+            if not any(
+                hmac.compare_digest(token.encode(), t.get_secret_value().encode()) for t in s.tokens
+            ):
+                logger.info(
+                    "refusing connection from %s: bad or missing token", _remote(connection)
+                )
+                return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid token\n")
+        raw_version = value("Protocol-Version", "protocol-version")
+        version = int(raw_version) if raw_version.strip().isdigit() else None
+        self._peers[id(connection)] = PeerInfo(
+            device_id=value("Device-Id", "device-id", "device_id"),
+            client_id=value("Client-Id", "client-id", "client_id"),
+            protocol_version=version,
+            remote=_remote(connection),
+        )
+        return None
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        peer = self._peers.pop(id(ws), None) or PeerInfo(remote=_remote(ws))
+        self._active += 1
+        try:
+            await self._handler(WebSocketChannel(ws), peer)
+        except ChannelClosed:
+            pass
+        except Exception:
+            logger.exception("session of %s failed", peer.device_id or peer.remote)
+        finally:
+            self._active -= 1
+            code = ws.close_code
+            how = "hung up without a close frame" if code == 1006 else f"closed (code {code})"
+            logger.info("connection %s %s", peer.device_id or peer.remote, how)
+
+
+def _remote(connection: ServerConnection) -> str:
+    address = connection.remote_address
+    return f"{address[0]}:{address[1]}" if address else "?"
