@@ -83,10 +83,18 @@ class AsrSettings(BaseModel):
     provider: str = "pocketsphinx"
     mode: Literal["grammar", "lm"] = "grammar"
     """``grammar``: commands the dialogue knows, recognised exactly; ``lm``: free text."""
-    pool_size: int = Field(default=2, ge=1)
-    """Decoders shared by all sessions (about 92 MiB each in LM mode)."""
+    pool_size: int | None = Field(default=None, ge=1)
+    """Decoders shared by all sessions, created on demand and held only while someone speaks.
+    None: 8 in grammar mode (about 29 MiB each), 2 in LM mode (about 92 MiB each)."""
     language: str = "en-US"
     sherpa: SherpaAsrSettings = Field(default_factory=SherpaAsrSettings)
+
+    @property
+    def decoder_pool_size(self) -> int:
+        """``pool_size``, or its default for the mode."""
+        if self.pool_size is not None:
+            return self.pool_size
+        return 8 if self.mode == "grammar" else 2
 
 
 class OpenAISettings(BaseModel):

@@ -48,6 +48,9 @@ from server.session.turn import Downlink, Turn
 from server.session.uplink import Uplink
 from server.session.uplink_queue import Frame
 
+TOOLS_WAIT_S = 2.0
+"""Longest a new utterance waits for MCP tool discovery before its grammar is fixed (s)."""
+
 logger = logging.getLogger(__name__)
 
 
@@ -325,7 +328,7 @@ class Connection:
     async def _run_action(self, action: st.Action) -> None:
         match action:
             case st.OpenUtterance(epoch=epoch, mode=mode):
-                self._uplink.begin(epoch, mode, self._current_phrases())
+                self._uplink.begin(epoch, mode, self._phrases_for_utterance)
             case st.CloseMicrophone():
                 self._uplink.cancel()
             case st.FinishUtterance(epoch=epoch):
@@ -336,6 +339,14 @@ class Connection:
                 self._start_turn(turn_id, text, fixed)
             case st.CancelTurn(turn_id=turn_id):
                 await self._cancel_turn(turn_id)
+
+    async def _phrases_for_utterance(self) -> tuple[str, ...] | None:
+        """Grammar phrases for the utterance starting now. A board sends ``listen start`` right
+        after the hello, often before MCP ``tools/list`` has finished: wait for the tool list
+        (bounded) so the first command is recognised with the full grammar."""
+        if self._deps.settings.asr.mode == "grammar":
+            await self._tools.wait_ready(TOOLS_WAIT_S)
+        return self._current_phrases()
 
     def _current_phrases(self) -> tuple[str, ...] | None:
         if self._deps.settings.asr.mode != "grammar":

@@ -71,6 +71,12 @@ class DeviceTools:
         self.version += 1
         self._log.info("device MCP tools: %d", len(tools))
 
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Wait (at most ``timeout_s``) for MCP tool discovery in progress to finish."""
+        task = self._start_task
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=timeout_s)
+
     def feed_mcp(self, payload: dict[str, Any]) -> None:
         if self._mcp is None:
             self._log.info("mcp message without features.mcp in hello; ignored")

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from protocol.enums import ListenMode
 from server.pipeline.uplink import UplinkProcessor, UplinkResult
 from server.session.deps import SessionDeps
-from server.session.uplink_queue import Begin, Cancel, Finish, Frame, UplinkQueue
+from server.session.uplink_queue import Begin, Cancel, Finish, Frame, PhrasesSource, UplinkQueue
 
 OnResult = Callable[[int, UplinkResult], Awaitable[None]]
 
@@ -44,7 +44,7 @@ class Uplink:
         """Queue a frame; False when an older frame was dropped to make room."""
         return self._queue.put_frame(frame)
 
-    def begin(self, epoch: int, mode: ListenMode, phrases: tuple[str, ...] | None) -> None:
+    def begin(self, epoch: int, mode: ListenMode, phrases: PhrasesSource | None) -> None:
         self._queue.put_control(Begin(epoch, mode, phrases))
 
     def finish(self, epoch: int) -> None:
@@ -74,7 +74,9 @@ class Uplink:
         if isinstance(item, Begin):
             self._current = item.epoch
             endpointing = item.mode != ListenMode.MANUAL
-            begin = functools.partial(processor.begin, item.phrases, endpointing=endpointing)
+            # Frames wait in the bounded queue meanwhile; processing catches up (RTF << 1).
+            phrases = await item.phrases() if item.phrases is not None else None
+            begin = functools.partial(processor.begin, phrases, endpointing=endpointing)
             await loop.run_in_executor(executor, begin)
         elif isinstance(item, Cancel):
             self._current = -1

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from protocol.enums import ListenMode
+
+PhrasesSource = Callable[[], Awaitable[tuple[str, ...] | None]]
+"""Returns the ASR grammar phrases (None: free text) for the utterance about to start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +25,8 @@ class Frame:
 class Begin:
     epoch: int
     mode: ListenMode
-    phrases: tuple[str, ...] | None
+    phrases: PhrasesSource | None
+    """Awaited when the utterance really begins, so a grammar can wait for the device's tools."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ Two searches per decoder:
 * free text: the bundled 3-gram LM (loaded into a decoder on first use, +64 MiB, RTF 0.25–0.5).
 
 ``settings.mode == "lm"`` always uses the LM; in ``grammar`` mode a stream without phrases falls
-back to the LM. Decoders are pooled (``settings.pool_size``) and shared by all sessions: a stream
+back to the LM. Decoders are pooled (``decoder_pool_size``) and shared by all sessions: a stream
 takes one on its first :meth:`~PocketsphinxStream.accept` (blocking, bounded wait: call it from
 the executor) and gives it back on :meth:`~PocketsphinxStream.finish` or ``close``.
 """
@@ -149,7 +149,9 @@ class PocketsphinxAsr:
         self.mode = settings.mode
         self._graphs: OrderedDict[str, WordGraph] = OrderedDict()
         self._graphs_lock = threading.Lock()
-        self._pool: Pool[_Decoder] = Pool(self._new_decoder, settings.pool_size, acquire_timeout_s)
+        self._pool: Pool[_Decoder] = Pool(
+            self._new_decoder, settings.decoder_pool_size, acquire_timeout_s
+        )
         self._pool.add(self._new_decoder())  # fail at startup, not on the first utterance
 
     @property
