@@ -1,0 +1,127 @@
+"""``make demo``: our server in-process + the simulator speaking a scripted conversation.
+
+Synthesised speech (flite) goes through real VAD/ASR/dialogue/TTS; after every turn the demo
+prints what the user said, what the assistant said, and the simulated things' states.
+Needs no input; Ctrl-C stops it cleanly (exit 130).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from device.app import Device, DeviceOptions
+from device.audio.sources import synthesize
+from device.scenario import Script, run_script
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SCRIPT: tuple[str, ...] = (
+    "turn on the living room lamp",
+    "set the kitchen lamp color to blue",
+    "set the volume to thirty",
+    "set the thermostat to twenty one degrees",
+    "open the curtain",
+    "what is the device status",
+    "what time is it",
+)
+
+
+def board_of(device: Device) -> Any:
+    """The simulated board behind the device's MCP server or legacy IoT adapter (or None)."""
+    ctl = device.controller
+    handler = ctl.mcp if ctl.mcp is not None else ctl.legacy_iot
+    return getattr(handler, "board", None)
+
+
+def states_table(status: dict[str, dict[str, Any]]) -> Table:
+    table = Table(title="things", show_lines=False)
+    table.add_column("thing")
+    table.add_column("state")
+    for thing, props in status.items():
+        table.add_row(thing, ", ".join(f"{k}={v}" for k, v in props.items()))
+    return table
+
+
+async def run_demo(
+    script: Sequence[str] = DEFAULT_SCRIPT,
+    *,
+    console: Console | None = None,
+    legacy_iot: bool = False,
+    fast: bool = False,
+) -> int:
+    """Run the conversation; returns 0 on success, 1 if a turn failed."""
+    from server.app import Server
+    from server.config import load_settings
+
+    out = console or Console()
+    with tempfile.TemporaryDirectory(prefix="xiaozhi-demo-") as tmp:
+        settings = load_settings(
+            websocket={"host": "127.0.0.1", "port": 0},
+            ota={"host": "127.0.0.1", "port": 0, "db_path": Path(tmp) / "devices.sqlite3"},
+        )
+        out.print("[bold]starting server and synthesising speech...[/bold]")
+        utts = [await synthesize(text) for text in script]
+        server = Server(settings)
+        await server.start()
+        device: Device | None = None
+        try:
+            ws_url = f"ws://127.0.0.1:{server.ws_port}{settings.websocket.path}"
+            out.print(f"server on {ws_url}")
+
+            def on_event(ev: dict[str, Any]) -> None:
+                kind = ev.get("event")
+                if kind == "stt":
+                    out.print(f"[cyan]user said:[/cyan] {ev.get('text')}")
+                elif kind == "sentence_start":
+                    out.print(f"[green]assistant said:[/green] {ev.get('text')}")
+                elif kind == "turn" and device is not None:
+                    board = board_of(device)
+                    if board is not None:
+                        out.print(states_table(board.status()))
+
+            options = DeviceOptions(
+                state_file=Path(tmp) / "device.json",
+                ws_url=ws_url,
+                legacy_iot=legacy_iot,
+                fast=fast,
+            )
+            device = await Device.create(options, on_event=on_event)
+            await device.boot()
+            await run_script(device.controller, Script(utterances=utts, think_s=0.5))
+            out.print("[bold]demo finished[/bold]")
+            return 0
+        except Exception as exc:  # a failed turn: report it, exit non-zero
+            out.print(f"[red]demo failed: {exc}[/red]")
+            logger.debug("demo failure", exc_info=True)
+            return 1
+        finally:
+            if device is not None:
+                with contextlib.suppress(Exception):
+                    await device.close()
+            await server.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    legacy = "--legacy-iot" in args
+    script = [a for a in args if not a.startswith("--")] or list(DEFAULT_SCRIPT)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(run_demo(script, legacy_iot=legacy))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
