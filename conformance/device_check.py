@@ -23,7 +23,7 @@ from conformance.device_flow_items import (
     item16,
 )
 from conformance.device_mcp_items import check_mcp
-from conformance.device_records import CheckResult, ConnRecord
+from conformance.device_records import CheckResult, ConnRecord, judge, parsed_texts
 from conformance.device_server import DeviceCheckServer, HarnessConfig
 from protocol.errors import ProtocolError
 from protocol.messages import decode_device_message, encode_message
@@ -68,26 +68,6 @@ SYSINFO_TYPES: list[tuple[str, type | tuple[type, ...]]] = [
     ("display", dict),
     ("board", dict),
 ]
-
-
-def _result(
-    item: int, title: str, problems: list[str], evidence: list[str], applicable: bool = True
-) -> CheckResult:
-    if not applicable:
-        return CheckResult(item, title, "n/a", evidence)
-    return CheckResult(item, title, "fail" if problems else "pass", problems or evidence)
-
-
-def _parsed(conn: ConnRecord) -> list[tuple[float, str, dict[str, Any]]]:
-    out = []
-    for t, text in conn.texts_in():
-        try:
-            msg = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(msg, dict):
-            out.append((t, text, msg))
-    return out
 
 
 def _is(msg: dict[str, Any], kind: str, state: str | None = None) -> bool:
@@ -153,13 +133,13 @@ class DeviceReport:
             f"{len(self.ota) + len(self.act)} HTTP requests and {len(self.s.conns)} sockets "
             f"all carry {next(iter(ids)) if ids else None}"
         ]
-        return _result(1, "identity headers, persistent and consistent", p[:5], ev, bool(ids))
+        return judge(1, "identity headers, persistent and consistent", p[:5], ev, bool(ids))
 
     # 2 ------------------------------------------------------------------------------------
     def item2(self) -> CheckResult:
         p: list[str] = []
         if not self.ota:
-            return _result(2, "boot OTA POST + retry", [], ["no OTA request seen"], False)
+            return judge(2, "boot OTA POST + retry", [], ["no OTA request seen"], False)
         for rec in self.ota:
             names = [k for k, _ in rec.headers]
             if names != OTA_HEADER_ORDER:
@@ -197,14 +177,14 @@ class DeviceReport:
                 if not 0.8 * base <= gap <= 2.5 * base + 1:
                     p.append(f"retry after {gap:.2f} s, expected ≈ {base} s")
                 ev.append(f"retry {gap:.2f} s after HTTP 500 (base {base} s)")
-        return _result(2, "boot OTA POST + retry", p[:6], ev)
+        return judge(2, "boot OTA POST + retry", p[:6], ev)
 
     # 3 ------------------------------------------------------------------------------------
     def item3(self) -> CheckResult:
         p: list[str] = []
         ev: list[str] = []
         if not any(r.answer for r in self.ota):
-            return _result(3, "apply OTA answer + activation", [], ["no OTA answer"], False)
+            return judge(3, "apply OTA answer + activation", [], ["no OTA answer"], False)
         for rec in self.act:
             if rec.body.strip() != b"{}":
                 p.append(f"/activate body {rec.body[:60]!r} != {{}}")
@@ -245,7 +225,7 @@ class DeviceReport:
             ev.append("WebSocket chosen (websocket section, no mqtt)")
         else:
             p.append("device never connected to the OTA-provided websocket url")
-        return _result(3, "apply OTA answer + activation", p, ev)
+        return judge(3, "apply OTA answer + activation", p, ev)
 
     # 4 ------------------------------------------------------------------------------------
     def item4(self) -> CheckResult:
@@ -254,12 +234,12 @@ class DeviceReport:
         for conn in self.s.conns:
             if ota_done is not None and conn.t_open < ota_done:
                 p.append(f"socket {conn.index} opened before the OTA check ended")
-            msgs = _parsed(conn)[1:]
+            msgs = parsed_texts(conn)[1:]
             starts = [m for _, _, m in msgs if _is(m, "listen")]
             if not starts and not conn.binary_in_times():
                 p.append(f"socket {conn.index} carried no conversation")
         ev = [f"{len(self.s.conns)} sockets, each opened for a conversation after boot"]
-        return _result(4, "WebSocket only when a conversation starts", p, ev, bool(self.s.conns))
+        return judge(4, "WebSocket only when a conversation starts", p, ev, bool(self.s.conns))
 
     # 5 ------------------------------------------------------------------------------------
     def item5(self) -> CheckResult:
@@ -284,14 +264,14 @@ class DeviceReport:
             "headers Host(no port), then alphabetical; no Origin/extensions; masked frames "
             "(enforced by the server); path+query kept"
         ]
-        return _result(5, "handshake exactly as §3.1", p[:5], ev, bool(self.s.conns))
+        return judge(5, "handshake exactly as §3.1", p[:5], ev, bool(self.s.conns))
 
     # 6 ------------------------------------------------------------------------------------
     def item6(self) -> CheckResult:
         p: list[str] = []
         prev_sid = ""
         for conn in self.s.conns:
-            msgs = _parsed(conn)
+            msgs = parsed_texts(conn)
             if not msgs or not _is(msgs[0][2], "hello"):
                 p.append(f"socket {conn.index}: first message is not a hello")
                 continue
@@ -323,14 +303,14 @@ class DeviceReport:
             "hello key order/version/features/audio_params as §3.3; session_id adopted, and "
             f"reused when a server hello omitted it (socket {self.cfg.omit_session_id_on})"
         ]
-        return _result(6, "hello + session_id", p[:6], ev, bool(self.s.conns))
+        return judge(6, "hello + session_id", p[:6], ev, bool(self.s.conns))
 
     # 7 ------------------------------------------------------------------------------------
     def item7(self) -> CheckResult:
         p: list[str] = []
         n = 0
         for conn in self.s.conns:
-            for _, text, m in _parsed(conn)[1:]:
+            for _, text, m in parsed_texts(conn)[1:]:
                 if m.get("type") == "mcp":
                     continue
                 n += 1
@@ -341,7 +321,7 @@ class DeviceReport:
                     continue
                 if canon != text or not text.startswith('{"session_id":'):
                     p.append(f"{text!r} != firmware string {canon!r}")
-        return _result(
+        return judge(
             7,
             "exact outgoing JSON strings",
             p[:5],
@@ -351,7 +331,7 @@ class DeviceReport:
 
     # 8 ------------------------------------------------------------------------------------
     def item8(self) -> CheckResult:
-        return _result(
+        return judge(
             8,
             "state machine whitelist",
             [],

@@ -7,28 +7,8 @@ import json
 import statistics
 from typing import Any
 
-from conformance.device_records import CheckResult, ConnRecord
+from conformance.device_records import CheckResult, ConnRecord, judge, parsed_texts
 from conformance.device_server import DeviceCheckServer
-
-
-def _result(
-    item: int, title: str, problems: list[str], evidence: list[str], applicable: bool = True
-) -> CheckResult:
-    if not applicable:
-        return CheckResult(item, title, "n/a", evidence)
-    return CheckResult(item, title, "fail" if problems else "pass", problems or evidence)
-
-
-def _msgs(conn: ConnRecord) -> list[tuple[float, str, dict[str, Any]]]:
-    out = []
-    for t, text in conn.texts_in():
-        try:
-            m = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(m, dict):
-            out.append((t, text, m))
-    return out
 
 
 def _listen(m: dict[str, Any], state: str) -> bool:
@@ -39,7 +19,7 @@ def item9(s: DeviceCheckServer) -> CheckResult:
     p: list[str] = []
     seen: list[str] = []
     for conn in s.conns:
-        msgs = _msgs(conn)[1:]
+        msgs = parsed_texts(conn)[1:]
         conv = [(t, m) for t, _, m in msgs if m.get("type") == "listen"]
         if not conv:
             continue
@@ -73,7 +53,7 @@ def item9(s: DeviceCheckServer) -> CheckResult:
             seen.append("push-to-talk → listen start manual / listen stop, socket kept")
         else:
             p.append(f"socket {conn.index}: conversation starts with {first}")
-    return _result(9, "triggers (click, wake word, push-to-talk)", p, seen, bool(seen))
+    return judge(9, "triggers (click, wake word, push-to-talk)", p, seen, bool(seen))
 
 
 def item10(s: DeviceCheckServer) -> CheckResult:
@@ -100,11 +80,11 @@ def item10(s: DeviceCheckServer) -> CheckResult:
         if not 0.05 <= med <= 0.07:
             p.append(f"uplink paced at {med * 1000:.1f} ms, want 60 ms")
     ev.append("all uplink packets decode as 16 kHz mono 60 ms Opus; mic stops while speaking")
-    return _result(10, "uplink audio", p, ev, bool(gaps))
+    return judge(10, "uplink audio", p, ev, bool(gaps))
 
 
 def _next_listen_start(conn: ConnRecord, after: float) -> float | None:
-    for t, _, m in _msgs(conn):
+    for t, _, m in parsed_texts(conn):
         if t > after and _listen(m, "start"):
             return t
     return None
@@ -128,7 +108,7 @@ def item11(s: DeviceCheckServer) -> CheckResult:
                     f"playback drained in {delay:.2f} s after tts stop; with 40 packets "
                     "queued (rest dropped) it should take ≈ 2.4 s"
                 )
-    return _result(11, "downlink queue (40, drop, reset, drain)", p, ev, bool(ev))
+    return judge(11, "downlink queue (40, drop, reset, drain)", p, ev, bool(ev))
 
 
 def item12(s: DeviceCheckServer) -> CheckResult:
@@ -150,7 +130,7 @@ def item12(s: DeviceCheckServer) -> CheckResult:
                 if nxt is None:
                     p.append("no listen start after tts stop in auto mode")
                 ev.append("auto: listen start only after playback drained")
-    return _result(12, "tts stop → idle/listening", p, sorted(set(ev)), bool(ev))
+    return judge(12, "tts stop → idle/listening", p, sorted(set(ev)), bool(ev))
 
 
 def item13(s: DeviceCheckServer) -> CheckResult:
@@ -170,7 +150,7 @@ def item13(s: DeviceCheckServer) -> CheckResult:
                     p.append(f"abort string {turn.abort_text!r}")
                 between = [
                     m
-                    for t, _, m in _msgs(conn)
+                    for t, _, m in parsed_texts(conn)
                     if turn.abort_at < t < (turn.tts_stop or turn.abort_at)
                     and m.get("type") == "listen"
                 ]
@@ -183,7 +163,7 @@ def item13(s: DeviceCheckServer) -> CheckResult:
                 if _next_listen_start(conn, turn.abort_at) is None and not conn.server_closed:
                     p.append("no listen start after a wake-word barge-in")
                 ev.append("wake word while speaking → abort wake_word_detected → listening")
-    return _result(13, "abort (click / wake word)", p, sorted(set(ev)), bool(ev))
+    return judge(13, "abort (click / wake word)", p, sorted(set(ev)), bool(ev))
 
 
 def item14(s: DeviceCheckServer) -> CheckResult:
@@ -191,7 +171,7 @@ def item14(s: DeviceCheckServer) -> CheckResult:
     ev: list[str] = []
     for conn in s.conns:
         mode = ""
-        for _, _, m in _msgs(conn):
+        for _, _, m in parsed_texts(conn):
             if _listen(m, "start"):
                 mode = m.get("mode", "")
             if _listen(m, "stop") and mode != "manual":
@@ -214,13 +194,13 @@ def item14(s: DeviceCheckServer) -> CheckResult:
             else "server closed the last socket"
         )
     ev.append("device pings are answered by the server library and not observable here")
-    return _result(14, "listen stop/ping/close rules", p, ev, bool(s.conns))
+    return judge(14, "listen stop/ping/close rules", p, ev, bool(s.conns))
 
 
 def _conversation_starts(conn: ConnRecord) -> list[float]:
     """Times a new conversation began on an already-open socket (idle → listening)."""
     starts, prev = [], None
-    for t, _, m in _msgs(conn):
+    for t, _, m in parsed_texts(conn):
         if m.get("type") != "listen":
             continue
         if (_listen(m, "start") and prev is not None and _listen(prev, "stop")) or (
@@ -250,7 +230,7 @@ def item15(s: DeviceCheckServer) -> CheckResult:
                     f"message (≤ {limit} s)"
                 )
     for a, b in itertools.pairwise(conns):
-        listens = [m for _, _, m in _msgs(a) if m.get("type") == "listen"]
+        listens = [m for _, _, m in parsed_texts(a) if m.get("type") == "listen"]
         if a.server_closed or not listens or not _listen(listens[-1], "stop"):
             continue  # a was not left open and idle (push-to-talk release)
         last = a.last_server_message(b.t_open)
@@ -261,13 +241,13 @@ def item15(s: DeviceCheckServer) -> CheckResult:
             ev.append(f"new socket + hello {gap:.1f} s after the last server message (> {limit} s)")
         else:
             p.append(f"new socket after {gap:.1f} s (≤ {limit} s): should reuse socket {a.index}")
-    return _result(15, "120 s inactivity rule", p, ev, bool(ev) or bool(p))
+    return judge(15, "120 s inactivity rule", p, ev, bool(ev) or bool(p))
 
 
 def item16(s: DeviceCheckServer) -> CheckResult:
     p: list[str] = []
     if not s.conns or not s.conns[0].turns:
-        return _result(16, "server messages handled/ignored", [], ["no reply sent"], False)
+        return judge(16, "server messages handled/ignored", [], ["no reply sent"], False)
     conn = s.conns[0]
     extra_t = next(
         (
@@ -277,11 +257,11 @@ def item16(s: DeviceCheckServer) -> CheckResult:
         ),
         None,
     )
-    later = [t for t, _, _ in _msgs(conn) if extra_t is not None and t > extra_t]
+    later = [t for t, _, _ in parsed_texts(conn) if extra_t is not None and t > extra_t]
     if extra_t is not None and not later:
         p.append("device went quiet after goodbye/custom/unknown/partial alert")
     ev = [
         "stt, llm, sentence_start, goodbye, custom, unknown type and a partial alert: "
         "connection kept and protocol continued"
     ]
-    return _result(16, "server messages handled/ignored", p, ev)
+    return judge(16, "server messages handled/ignored", p, ev)

@@ -5,6 +5,7 @@ Times are ``time.monotonic()`` seconds.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -99,3 +100,25 @@ class McpProbe:
     page_bytes: list[int] = field(default_factory=list)
     unexpected: list[dict[str, Any]] = field(default_factory=list)
     done: bool = False
+
+
+def judge(
+    item: int, title: str, problems: list[str], evidence: list[str], applicable: bool = True
+) -> CheckResult:
+    """An item's result: n/a, fail with the problems, or pass with the evidence."""
+    if not applicable:
+        return CheckResult(item, title, "n/a", evidence)
+    return CheckResult(item, title, "fail" if problems else "pass", problems or evidence)
+
+
+def parsed_texts(conn: ConnRecord) -> list[tuple[float, str, dict[str, Any]]]:
+    """The device's text messages that are JSON objects: (time, raw text, object)."""
+    out = []
+    for t, text in conn.texts_in():
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(msg, dict):
+            out.append((t, text, msg))
+    return out
