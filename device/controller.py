@@ -80,6 +80,7 @@ class DeviceController:
             hello_timeout_s=hello_timeout_s,
             channel_timeout_s=channel_timeout_s,
             glyph_push=glyph_push,
+            mcp=legacy_iot is None,  # legacy-IoT builds (≤ v1.7.x) predate features.mcp
         )
         self.mode = ListenMode.AUTO
         self.encoder = OpusEncoder(16000, 60, complexity=0, dtx=True)

@@ -41,9 +41,14 @@ def ws_headers(identity: DeviceIdentity) -> dict[str, str]:
     return headers
 
 
-def device_hello(version: int, *, glyph_push: bool = False, server_aec: bool = False) -> str:
-    """The device hello of §3.3, exact key order."""
-    features = Features(aec=True if server_aec else None, mcp=True, glyph_push=glyph_push)
+def device_hello(
+    version: int, *, glyph_push: bool = False, server_aec: bool = False, mcp: bool = True
+) -> str:
+    """The device hello of §3.3, exact key order. ``mcp`` False: a legacy-IoT build (≤ v1.7.x),
+    whose hello has no ``features.mcp``."""
+    features = Features(
+        aec=True if server_aec else None, mcp=True if mcp else None, glyph_push=glyph_push
+    )
     font = TextFont(bundle="noto-v1", charset="common", size=20, bpp=4) if glyph_push else None
     return encode_message(
         DeviceHello(version=version, features=features, text_font=font, audio_params=AudioParams())
@@ -64,12 +69,13 @@ class WebsocketChannel:
         channel_timeout_s: float = 120.0,
         glyph_push: bool = False,
         server_aec: bool = False,
+        mcp: bool = True,
     ) -> None:
         self.identity = identity
         self._on_json, self._on_audio, self._on_closed = on_json, on_audio, on_closed
         self.hello_timeout_s = hello_timeout_s
         self.channel_timeout_s = channel_timeout_s
-        self.glyph_push, self.server_aec = glyph_push, server_aec
+        self.glyph_push, self.server_aec, self.mcp = glyph_push, server_aec, mcp
         self._ws: RawWebSocket | None = None
         self._reader: asyncio.Task[None] | None = None
         self._hello: asyncio.Future[dict[str, Any]] | None = None
@@ -114,7 +120,12 @@ class WebsocketChannel:
         self._reader = asyncio.create_task(self._read_loop(ws), name="device-ws-reader")
         try:
             await ws.send_text(
-                device_hello(self.version, glyph_push=self.glyph_push, server_aec=self.server_aec)
+                device_hello(
+                    self.version,
+                    glyph_push=self.glyph_push,
+                    server_aec=self.server_aec,
+                    mcp=self.mcp,
+                )
             )
             await asyncio.wait_for(asyncio.shield(self._hello), self.hello_timeout_s)
         except (TimeoutError, WsClosed) as exc:

@@ -91,6 +91,9 @@ async def test_legacy_iot_descriptors_states_commands(
     n_things = len(board.things)
     await server.wait(lambda: len(server.last.texts) >= n_things + 3)
     texts = server.last.texts
+    # A legacy-IoT build predates MCP: its hello must not announce features.mcp, or a server
+    # waits for MCP answers that never come.
+    assert json.loads(texts[0])["features"] == {"glyph_push": False}
     descriptors = [json.loads(t) for t in texts[1 : 1 + n_things]]
     assert all(
         t.startswith('{"session_id":"S1","type":"iot","update":true,"descriptors":[')
