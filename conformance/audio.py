@@ -7,15 +7,11 @@ call it from a worker thread).
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
-import tempfile
-import wave
-from pathlib import Path
 from typing import Final
 
 import numpy as np
 
+from device.audio.sources import AudioSourceError, say
 from protocol.audio import Pcm, resample, samples_per_frame, split_frames
 from protocol.opus import OpusEncoder
 
@@ -34,25 +30,12 @@ class SpeechUnavailable(RuntimeError):
 
 
 def synthesize(text: str, rate_hz: int = UPLINK_RATE_HZ, *, lead_silence_ms: int = 150) -> Pcm:
-    """Speak ``text`` with flite (voice kal16) and return int16 PCM at ``rate_hz``."""
-    flite = shutil.which("flite")
-    if flite is None:
-        raise SpeechUnavailable("flite is not installed (Debian/Ubuntu: apt-get install flite)")
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "speech.wav"
-        try:
-            subprocess.run(
-                [flite, "-voice", "kal16", "-t", text, "-o", str(out)],
-                check=True,
-                capture_output=True,
-                timeout=30,
-            )
-            with wave.open(str(out), "rb") as wav:
-                native = wav.getframerate()
-                pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
-        except (OSError, subprocess.SubprocessError, wave.Error) as exc:
-            raise SpeechUnavailable(f"flite failed for {text!r}: {exc}") from exc
-    pcm = resample(pcm, native, rate_hz)
+    """Speak ``text`` with flite (16 kHz voice) and return int16 PCM at ``rate_hz``."""
+    try:
+        pcm = say(text)
+    except AudioSourceError as exc:
+        raise SpeechUnavailable(str(exc)) from exc
+    pcm = resample(pcm, UPLINK_RATE_HZ, rate_hz)
     lead = np.zeros(rate_hz * lead_silence_ms // 1000, dtype=np.int16)
     return np.concatenate([lead, pcm])
 

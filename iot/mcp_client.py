@@ -95,7 +95,12 @@ class McpClient:
             return
         future = self._pending.get(message.id) if message.id is not None else None
         if future is None or future.done():
-            log.warning("ignoring MCP reply with unknown id %r", message.id)
+            if isinstance(message.id, int) and 0 < message.id < self._next_id:
+                log.info(
+                    "MCP reply %d came after its %.1f s timeout", message.id, self.call_timeout_s
+                )
+            else:
+                log.warning("ignoring MCP reply with unknown id %r", message.id)
             return
         future.set_result(message)
 

@@ -11,6 +11,7 @@ import asyncio
 import collections
 import logging
 import shutil
+import subprocess
 import tempfile
 import wave
 from dataclasses import dataclass
@@ -70,24 +71,47 @@ def utterance_from_wav(path: Path, lead_in_ms: int = 200) -> Utterance:
     return Utterance(full, last_voiced(full), path.name)
 
 
-async def synthesize(text: str, lead_in_ms: int = 200) -> Utterance:
-    """Speak ``text`` with flite (or espeak-ng) into a 16 kHz utterance."""
+SAY_VOICE = "slt"
+"""flite voice for spoken test commands: 16 kHz like a board's microphone. flite's built-in
+default (``kal``) is 8 kHz; upsampled, it has no energy above 4 kHz, so "sixty" loses its "s"
+and the recogniser hears "thirty"."""
+SAY_ENGINES = ("flite", "espeak")
+
+
+def say(text: str, engine: str = "flite", voice: str = SAY_VOICE) -> Pcm:
+    """Speak ``text`` with the flite (``voice``) or espeak-ng binary → 16 kHz int16 PCM.
+
+    Blocking (runs a subprocess, 10–50 ms): call it from a worker thread in async code.
+    """
+    binary = shutil.which("flite" if engine == "flite" else "espeak-ng")
+    if engine not in SAY_ENGINES or binary is None:
+        raise AudioSourceError(
+            f"speaking needs {engine if engine in SAY_ENGINES else 'flite'} "
+            "(Debian/Ubuntu: apt-get install flite espeak-ng)"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "say.wav"
-        if shutil.which("flite"):
-            cmd = ["flite", "-t", text, "-o", str(out)]
-        elif shutil.which("espeak-ng"):
-            cmd = ["espeak-ng", "-w", str(out), text]
+        if engine == "flite":
+            cmd = [binary, "-voice", voice, "-t", text, "-o", str(out)]
         else:
-            raise AudioSourceError("--say needs flite or espeak-ng (apt-get install flite)")
-        proc = await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
-        )
-        _, err = await proc.communicate()
-        if proc.returncode != 0 or not out.exists():
-            raise AudioSourceError(f"{cmd[0]} failed: {err.decode(errors='replace').strip()}")
-        utt = utterance_from_wav(out, lead_in_ms)
-    return Utterance(utt.pcm, utt.speech_end, text)
+            cmd = [binary, "-v", "en-us", "-w", str(out), text]
+        try:
+            subprocess.run(cmd, check=True, capture_output=True, timeout=30)
+        except (OSError, subprocess.SubprocessError) as exc:
+            detail = getattr(exc, "stderr", b"") or b""
+            raise AudioSourceError(
+                f"{engine} failed for {text!r}: {exc} {detail.decode(errors='replace').strip()}"
+            ) from exc
+        pcm, rate = read_wav(out)
+    return resample(pcm, rate, UPLINK_SAMPLE_RATE_HZ)
+
+
+async def synthesize(text: str, lead_in_ms: int = 200, engine: str = "flite") -> Utterance:
+    """Speak ``text`` (see :func:`say`) into an utterance with a silent lead-in."""
+    pcm = await asyncio.to_thread(say, text, engine)
+    lead = np.zeros(UPLINK_SAMPLE_RATE_HZ * lead_in_ms // 1000, dtype=np.int16)
+    full = np.concatenate([lead, pcm])
+    return Utterance(full, last_voiced(full), text)
 
 
 class ScriptedSource:

@@ -111,7 +111,11 @@ class Connection:
         self._active_turn: int | None = None
         ws = deps.settings.websocket
         self._uplink = Uplink(deps, self._on_uplink_result, self.log)
-        self._tools = DeviceTools(self._send_message, call_timeout_s=10.0, log=self.log)
+        self._tools = DeviceTools(
+            self._send_message,
+            call_timeout_s=deps.settings.dialogue.tool_call_timeout_s,
+            log=self.log,
+        )
         self._phrases_key: tuple[int, int] | None = None
         self._phrases: tuple[str, ...] | None = None
         self._idle_s = ws.idle_timeout_s

@@ -14,22 +14,18 @@ import base64
 import contextlib
 import json
 import os
-import shutil
 import struct
-import subprocess
-import tempfile
 import time
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from device.audio.sources import say
 from iot.mcp_server import McpServer
 from iot.things import demo_board
-from protocol.audio import Pcm, resample, split_frames
+from protocol.audio import Pcm, split_frames
 from protocol.binary import encode_frame
 from protocol.enums import ListenMode
 from protocol.messages import (
@@ -70,18 +66,8 @@ class Received:
 
 
 def synthesize(text: str, engine: str = "flite") -> Pcm:
-    """Speech for ``text`` as 16 kHz int16 PCM, from the flite or espeak-ng command line."""
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "speech.wav"
-        if engine == "flite":
-            cmd = [shutil.which("flite") or "flite", "-t", text, "-o", str(out)]
-        else:
-            cmd = [shutil.which("espeak-ng") or "espeak-ng", "-v", "en-us", "-w", str(out), text]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=30)
-        with wave.open(str(out), "rb") as wav:
-            rate = wav.getframerate()
-            pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16)
-    return resample(pcm, rate, 16000)
+    """Speech for ``text`` as 16 kHz int16 PCM (flite's 16 kHz voice, or espeak-ng)."""
+    return say(text, engine)
 
 
 def last_voiced_sample(pcm: Pcm, threshold: int = 500) -> int:

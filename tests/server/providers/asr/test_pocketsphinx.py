@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device.audio.sources import say
 from protocol.audio import Pcm
 from server.config import AsrSettings
 from server.providers import registry
 from server.providers.asr.pocketsphinx import PocketsphinxAsr
 from server.providers.asr.pool import PoolBusy
 from server.providers.base import ProviderUnavailable, Transcript
-from tests.server.providers.asr.speech import opus_round_trip, synthesize
+from tests.server.providers.asr.speech import opus_round_trip
 
 COMMANDS = [
     "turn on the kitchen lamp",
@@ -30,10 +31,9 @@ COMMANDS = [
 
 
 @pytest.fixture(scope="module")
-def speech(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], list[Pcm]]:
-    tmp = tmp_path_factory.mktemp("speech")
+def speech() -> dict[tuple[str, str], list[Pcm]]:
     return {
-        (engine, text): opus_round_trip(synthesize(engine, text, tmp))
+        (engine, text): opus_round_trip(say(text, engine))
         for engine in ("flite", "espeak")
         for text in ("turn on the kitchen lamp", "set the volume to thirty", "what time is it")
     }

@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device.audio.sources import say
 from server.config import VadSettings
 from server.pipeline.endpointer import Endpointer, SpeechEnded, SpeechStarted
 from server.providers import registry
 from server.providers.base import ProviderUnavailable
 from server.providers.vad.silero import SileroVad
-from tests.server.providers.asr.speech import opus_round_trip, synthesize
+from tests.server.providers.asr.speech import opus_round_trip
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +26,8 @@ def vad() -> SileroVad:
 
 
 @pytest.fixture(scope="module")
-def speech_chunks(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
-    pcm = synthesize("flite", "turn on the kitchen lamp", tmp_path_factory.mktemp("vad"))
+def speech_chunks() -> list[np.ndarray]:
+    pcm = say("turn on the kitchen lamp")
     return opus_round_trip(pcm, lead_ms=600, tail_ms=1200)
 
 
