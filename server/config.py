@@ -118,7 +118,7 @@ class DialogueSettings(BaseModel):
     timezone_offset_min: int | None = None
     """Local time zone for time/date answers; None uses the server's."""
     tool_call_timeout_s: float = Field(default=10.0, gt=0, le=120)
-    """How long a device tool call (MCP ``tools/call``) may take before the answer says it failed."""
+    """Seconds a device tool call (MCP ``tools/call``) may take before the reply says it failed."""
 
 
 class TtsSettings(BaseModel):
