@@ -1,8 +1,9 @@
 """Latency of a voice turn (benchmarks.md): one device, real-time audio, a server subprocess.
 
 ``server_overhead_ms`` = the device's ``first_audio_ms`` minus the provider time in the server's
-ledger line for the same turn (speech end → ASR final, plus ASR final → first sentence
-synthesised: VAD hang-over, ASR finalisation, dialogue and TTS of the first sentence). Turns are
+ledger line for the same turn: ``endpoint`` (estimated speech end → ASR final: VAD hang-over and
+ASR finalisation) plus ``first_sentence_synthesised`` (ASR final → first sentence's audio:
+dialogue and TTS). Turns are
 paired in order (one device, so the server's turns arrive in the device's order).
 """
 

@@ -58,6 +58,9 @@ class VadSettings(BaseModel):
     threshold: float = Field(default=0.5, gt=0, lt=1)
     endpoint_silence_ms: int = Field(default=400, ge=100, le=5000)
     """Silence after speech that ends an utterance (auto/realtime)."""
+    complete_silence_ms: int = Field(default=200, ge=50, le=5000)
+    """Shorter silence that is enough once the words so far are a complete command the dialogue
+    understands (grammar phrase); set it to ``endpoint_silence_ms`` to always wait the full one."""
     min_speech_ms: int = Field(default=150, ge=0)
     max_utterance_s: float = Field(default=15.0, gt=0)
 

@@ -14,15 +14,17 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 logger = logging.getLogger(__name__)
 
 STAGES: Final[tuple[str, ...]] = (
-    "speech_end→asr_final",
-    "asr_final→dialogue_first_token",
+    "vad_hangover",
+    "asr_finalise",
+    "dialogue_first_token",
     "first_sentence_synthesised",
     "first_frame_sent",
     "last_frame_sent",
     "endpoint",
     "first_audio",
 )
-"""Latency stages (label values of ``xiaozhi_stage_latency_seconds``)."""
+"""Latency stages (label values of ``xiaozhi_stage_latency_seconds``); see
+:meth:`server.session.ledger.TurnLedger.durations`."""
 
 LATENCY_BUCKETS_S: Final[tuple[float, ...]] = (
     0.005,

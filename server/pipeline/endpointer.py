@@ -8,6 +8,10 @@ audio samples received / 16); nothing here reads a clock or sleeps.
 * Speech ends ``endpoint_silence_ms`` after the last speech window (``reason="silence"``), as
   soon as a non-speech window at or past that time arrives, or when the utterance reaches
   ``max_utterance_ms`` (``reason="max_length"``, reported at the first window at or past it).
+* When the caller says the words so far already form a complete command (``complete=True``,
+  e.g. the streaming transcript is one of the dialogue's phrases), the shorter
+  ``complete_silence_ms`` is enough: a finished command is answered sooner, while a pause in the
+  middle of one ("set the volume to … thirty") still gets the full silence.
 """
 
 from __future__ import annotations
@@ -44,12 +48,17 @@ class Endpointer:
         endpoint_silence_ms: float = float(_DEFAULTS["endpoint_silence_ms"].default),
         min_speech_ms: float = float(_DEFAULTS["min_speech_ms"].default),
         max_utterance_ms: float = float(_DEFAULTS["max_utterance_s"].default) * 1000,
+        complete_silence_ms: float | None = None,
     ) -> None:
-        if endpoint_silence_ms <= 0 or min_speech_ms < 0 or max_utterance_ms <= 0:
+        """``complete_silence_ms`` None = same as ``endpoint_silence_ms`` (no shortcut)."""
+        complete = endpoint_silence_ms if complete_silence_ms is None else complete_silence_ms
+        if endpoint_silence_ms <= 0 or min_speech_ms < 0 or max_utterance_ms <= 0 or complete <= 0:
             raise ValueError(
-                "endpoint_silence_ms and max_utterance_ms must be > 0, min_speech_ms >= 0"
+                "endpoint_silence_ms, complete_silence_ms and max_utterance_ms must be > 0, "
+                "min_speech_ms >= 0"
             )
         self.endpoint_silence_ms = float(endpoint_silence_ms)
+        self.complete_silence_ms = float(min(complete, endpoint_silence_ms))
         self.min_speech_ms = float(min_speech_ms)
         self.max_utterance_ms = float(max_utterance_ms)
         self.reset()
@@ -57,7 +66,10 @@ class Endpointer:
     @classmethod
     def from_settings(cls, settings: VadSettings) -> Endpointer:
         return cls(
-            settings.endpoint_silence_ms, settings.min_speech_ms, settings.max_utterance_s * 1000
+            settings.endpoint_silence_ms,
+            settings.min_speech_ms,
+            settings.max_utterance_s * 1000,
+            settings.complete_silence_ms,
         )
 
     def reset(self) -> None:
@@ -72,8 +84,12 @@ class Endpointer:
         """True between SpeechStarted and SpeechEnded."""
         return self._started_ms is not None
 
-    def process(self, is_speech: bool, now_ms: float) -> list[EndpointEvent]:
+    def process(
+        self, is_speech: bool, now_ms: float, *, complete: bool = False
+    ) -> list[EndpointEvent]:
         """Feed one VAD decision for the window at ``now_ms``; returns the events it causes.
+
+        ``complete``: the words heard so far form a complete command (see the module doc).
 
         Raises ``ValueError`` if time goes backwards.
         """
@@ -83,7 +99,8 @@ class Endpointer:
         events: list[EndpointEvent] = []
         if self._started_ms is not None:
             max_end = self._started_ms + self.max_utterance_ms
-            silence_end = self._last_speech_ms + self.endpoint_silence_ms
+            silence = self.complete_silence_ms if complete else self.endpoint_silence_ms
+            silence_end = self._last_speech_ms + silence
             if not is_speech and silence_end <= max_end and now_ms >= silence_end:
                 events.append(SpeechEnded(silence_end, "silence"))
                 self._started_ms = None

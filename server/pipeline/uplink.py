@@ -12,6 +12,7 @@ resampling is needed whatever rate the device encodes at.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,14 @@ ASR_RATE_HZ: Final = 16000
 PRE_ROLL_MS: Final = 400
 """Audio fed to ASR from before the endpointer's speech start (soft onsets)."""
 RING_MS: Final = 1000
+VOICED_ABS: Final = 500
+"""|sample| at or above this counts as voiced (≈ −36 dBFS) when locating the end of speech."""
+_NOT_WORD = re.compile(r"[^\w' ]+")
+
+
+def phrase_key(text: str) -> str:
+    """Lowercase words separated by one space, punctuation dropped (to compare transcripts)."""
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
 
 
 @dataclass(slots=True)
@@ -44,8 +53,9 @@ class UplinkResult:
     """Set when the utterance ended: the final transcript (may be empty)."""
     heard_speech: bool = False
     end_reason: str = ""
-    speech_end_arrival_s: float | None = None
-    """Arrival time of the packet holding the last speech window (≈ true end of speech)."""
+    speech_end_s: float | None = None
+    """When the user's speech really ended: arrival (monotonic s) of the packet holding the last
+    voiced sample before the VAD's last speech window (the VAD itself lags ~150 ms)."""
     detected_s: float | None = None
     """Monotonic time the end of the utterance was decided."""
     final_s: float | None = None
@@ -74,12 +84,16 @@ class UplinkProcessor:
         self._phrases: list[str] | None = None
         self._endpointing = True
         self._active = False
-        self._ring: list[tuple[float, Pcm]] = []
+        self._ring: list[tuple[float, Pcm, float]] = []
+        """(audio start ms, PCM, arrival s) of each packet of the last ``RING_MS``."""
         self._audio_ms = 0.0
         self._vad_ms = 0.0
         self._run_ms = 0.0
         self._heard = False
-        self._last_speech_arrival: float | None = None
+        self._last_speech_ms = 0.0
+        self._complete_phrases: frozenset[str] = frozenset()
+        self._phrases_seen: tuple[str, ...] = ()
+        self._hyp_complete = False
 
     @property
     def active(self) -> bool:
@@ -89,6 +103,10 @@ class UplinkProcessor:
         """Start an utterance: ``endpointing`` False (manual mode) means only ``finish`` ends it."""
         self.cancel()
         self._phrases = list(phrases) if phrases else None
+        seen = tuple(phrases or ())
+        if seen != self._phrases_seen:  # the set is rebuilt only when the phrases change
+            self._phrases_seen = seen
+            self._complete_phrases = frozenset(phrase_key(p) for p in seen)
         self._endpointing = endpointing
         self._decoder.reset()
         if self._vad is None:
@@ -99,7 +117,8 @@ class UplinkProcessor:
         self._ring = []
         self._audio_ms = self._vad_ms = self._run_ms = 0.0
         self._heard = False
-        self._last_speech_arrival = None
+        self._last_speech_ms = 0.0
+        self._hyp_complete = False
 
     def feed(self, packet: bytes, arrival_s: float) -> UplinkResult:
         """Decode and process one Opus packet. A corrupt packet is reported in ``errors``."""
@@ -115,7 +134,7 @@ class UplinkProcessor:
             return result
         start_ms = self._audio_ms
         self._audio_ms += len(pcm) * 1000 / ASR_RATE_HZ
-        self._ring.append((start_ms, pcm))
+        self._ring.append((start_ms, pcm, arrival_s))
         while self._ring and self._ring[0][0] < self._audio_ms - RING_MS:
             self._ring.pop(0)
         if self._stream is not None:
@@ -124,8 +143,9 @@ class UplinkProcessor:
             self._vad_ms += self._vad.window_ms
             self._run_ms = self._run_ms + self._vad.window_ms if is_speech else 0.0
             if is_speech:
-                self._last_speech_arrival = arrival_s
-            for event in self._endpointer.process(is_speech, self._vad_ms):
+                self._last_speech_ms = self._vad_ms
+            events = self._endpointer.process(is_speech, self._vad_ms, complete=self._hyp_complete)
+            for event in events:
                 if isinstance(event, SpeechStarted) and self._stream is None:
                     self._open_asr(event.at_ms, result)
                     result.speech_started = True
@@ -169,7 +189,7 @@ class UplinkProcessor:
             result.errors.append(exc.code)
             return
         since = speech_at_ms - PRE_ROLL_MS
-        chunks = [pcm for start, pcm in self._ring if start + len(pcm) / 16 > since]
+        chunks = [pcm for start, pcm, _ in self._ring if start + len(pcm) / 16 > since]
         if chunks:
             self._asr_accept(np.concatenate(chunks), result)
 
@@ -177,12 +197,29 @@ class UplinkProcessor:
         if self._stream is None:
             return
         try:
-            self._stream.accept(pcm)
+            partial = self._stream.accept(pcm)
         except ProviderError as exc:
             logger.warning("ASR failed while decoding: %s", exc)
             result.errors.append(exc.code)
             self._stream.close()
             self._stream = None
+            return
+        if partial is not None:
+            self._hyp_complete = phrase_key(partial.text) in self._complete_phrases
+
+    def _speech_end_arrival(self) -> float | None:
+        """Arrival of the packet holding the last voiced sample up to the last speech window."""
+        limit = self._last_speech_ms
+        fallback = None
+        for start, pcm, arrival in reversed(self._ring):
+            if start >= limit:
+                continue
+            if fallback is None:  # the packet holding the last speech window
+                fallback = arrival
+            upto = min(len(pcm), int((limit - start) * ASR_RATE_HZ / 1000))
+            if np.any(np.abs(pcm[:upto].astype(np.int32)) >= VOICED_ABS):
+                return arrival
+        return fallback
 
     def _end(self, result: UplinkResult, reason: str) -> None:
         result.detected_s = time.monotonic()
@@ -200,5 +237,6 @@ class UplinkProcessor:
         result.final_text = text
         result.heard_speech = self._heard
         result.end_reason = reason
-        result.speech_end_arrival_s = self._last_speech_arrival
+        if self._heard:
+            result.speech_end_s = self._speech_end_arrival()
         self._active = False

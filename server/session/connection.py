@@ -313,8 +313,8 @@ class Connection:
         if result.final_text is not None:
             now = time.monotonic()
             ledger = TurnLedger(turn_id=0)
-            if result.speech_end_arrival_s is not None:
-                ledger.mark("speech_end", result.speech_end_arrival_s)
+            if result.speech_end_s is not None:
+                ledger.mark("speech_end", result.speech_end_s)
             ledger.mark("speech_end_detected", result.detected_s or now)
             ledger.mark("asr_final", result.final_s or now)
             self.log.info("utterance ended (%s): %r", result.end_reason or "-", result.final_text)

@@ -2,7 +2,8 @@
 
 Stages (all optional; a cancelled turn lacks the late ones):
 
-* ``speech_end``: arrival of the packet holding the last voiced window (≈ true end of speech);
+* ``speech_end``: arrival of the packet holding the user's last voiced sample (found in the audio:
+  the VAD's own decision lags the speech by ~150 ms);
 * ``speech_end_detected``: the endpointer (or ``listen stop``) ended the utterance;
 * ``asr_final``: the final transcript is known (``stt`` sent right after);
 * ``dialogue_first_token``: first text of the answer;
@@ -44,11 +45,18 @@ class TurnLedger:
         return None
 
     def durations(self) -> dict[str, float]:
-        """Stage durations in seconds, keyed by the metrics' stage names."""
+        """Stage durations in seconds, keyed by the metrics' stage names.
+
+        ``vad_hangover`` (speech end → end detected: the VAD's tail plus the endpoint silence),
+        ``asr_finalise``, ``dialogue_first_token`` and ``first_sentence_synthesised`` (both from
+        the ASR final) are the time spent in providers; ``first_frame_sent`` minus
+        ``first_sentence_synthesised`` is the server's own share after the endpoint.
+        """
         origin = "speech_end" if "speech_end" in self.marks else "speech_end_detected"
         pairs = {
-            "speech_end→asr_final": ("speech_end_detected", "asr_final"),
-            "asr_final→dialogue_first_token": ("asr_final", "dialogue_first_token"),
+            "vad_hangover": ("speech_end", "speech_end_detected"),
+            "asr_finalise": ("speech_end_detected", "asr_final"),
+            "dialogue_first_token": ("asr_final", "dialogue_first_token"),
             "first_sentence_synthesised": ("asr_final", "first_sentence_synthesised"),
             "first_frame_sent": ("asr_final", "first_frame_sent"),
             "last_frame_sent": ("first_frame_sent", "last_frame_sent"),

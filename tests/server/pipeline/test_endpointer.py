@@ -141,3 +141,21 @@ def test_runs_shorter_than_min_speech_never_start(n_speech: int, min_speech: flo
     events = run(ep, ("S" * n_speech + "....") * 3)
     span = (n_speech - 1) * WIN
     assert bool(events) == (span >= min_speech)
+
+
+def test_complete_command_needs_only_the_short_silence() -> None:
+    ep = Endpointer(400, 0, 10_000, complete_silence_ms=200)
+    feed = [(i * WIN, i < 5) for i in range(30)]  # speech until 128 ms, then silence
+    ended = [(now, e) for now, s in feed for e in ep.process(s, now, complete=True)]
+    assert ended[-1][1] == SpeechEnded(4 * WIN + 200, "silence")
+    ep.reset()
+    ended = [(now, e) for now, s in feed for e in ep.process(s, now, complete=False)]
+    assert ended[-1][1] == SpeechEnded(4 * WIN + 400, "silence")
+
+
+def test_complete_silence_defaults_to_the_full_one_and_never_exceeds_it() -> None:
+    assert Endpointer(400, 0, 10_000).complete_silence_ms == 400
+    assert Endpointer(300, 0, 10_000, complete_silence_ms=900).complete_silence_ms == 300
+    assert Endpointer.from_settings(VadSettings()).complete_silence_ms == 200
+    with pytest.raises(ValueError, match="complete_silence_ms"):
+        Endpointer(400, 0, 10_000, complete_silence_ms=0)

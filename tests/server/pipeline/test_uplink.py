@@ -1,0 +1,99 @@
+"""UplinkProcessor with the real engines: silero VAD, pocketsphinx grammar mode, 60 ms Opus.
+
+Packets "arrive" in real time (packet i at (i + 1) × 60 ms), so audio time and clock agree.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from device.audio.sources import last_voiced, say
+from protocol.opus import OpusEncoder
+from server.config import AsrSettings, VadSettings
+from server.pipeline.uplink import UplinkProcessor, UplinkResult, phrase_key
+from server.providers import registry
+from server.providers.base import AsrProvider, VadProvider
+
+PHRASES = [
+    "turn on the kitchen lamp",
+    "turn off the kitchen lamp",
+    "set the volume to thirty",
+    "set the volume to thirty five",
+    "set the volume to forty",
+    "what time is it",
+]
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def engines() -> tuple[VadProvider, AsrProvider]:
+    vad = registry.VAD.create("silero", VadSettings())
+    asr = registry.ASR.create("pocketsphinx", AsrSettings())
+    return vad, asr
+
+
+def silence(ms: int) -> np.ndarray:
+    return np.zeros(RATE * ms // 1000, dtype=np.int16)
+
+
+def spoken(text: str) -> np.ndarray:
+    """flite speech without its own leading and trailing silence."""
+    pcm = say(text)
+    loud = np.flatnonzero(np.abs(pcm.astype(np.int32)) >= 500)
+    return pcm[loud[0] : loud[-1] + 1]
+
+
+def run(
+    engines: tuple[VadProvider, AsrProvider], pcm: np.ndarray, settings: VadSettings
+) -> tuple[UplinkResult, float]:
+    """Stream ``pcm`` (+ trailing silence) until the utterance ends → (result, audio s at end)."""
+    vad, asr = engines
+    up = UplinkProcessor(vad, asr, settings)
+    up.begin(PHRASES, endpointing=True)
+    audio = np.concatenate([pcm, silence(1500)])
+    encoder = OpusEncoder(RATE, 60, complexity=0, dtx=True)
+    try:
+        for i in range(len(audio) // 960):
+            result = up.feed(encoder.encode(audio[i * 960 : (i + 1) * 960]), (i + 1) * 0.06)
+            if result.final_text is not None:
+                return result, (i + 1) * 0.06
+    finally:
+        up.close()
+    raise AssertionError("the utterance never ended")
+
+
+def test_phrase_key_ignores_case_spacing_and_punctuation() -> None:
+    assert phrase_key("  Turn ON the lamp, please! ") == "turn on the lamp please"
+    assert phrase_key("what's up?") == "what's up"
+
+
+def test_a_complete_command_is_answered_sooner(engines: tuple[VadProvider, AsrProvider]) -> None:
+    pcm = np.concatenate([silence(300), say("turn on the kitchen lamp")])
+    quick, quick_at = run(engines, pcm, VadSettings(complete_silence_ms=200))
+    full, full_at = run(engines, pcm, VadSettings(complete_silence_ms=400))
+    assert quick.final_text == full.final_text == "turn on the kitchen lamp"
+    assert 0.12 <= full_at - quick_at <= 0.28  # 200 ms less silence, give or take a window
+
+
+def test_a_pause_inside_a_command_does_not_end_it(
+    engines: tuple[VadProvider, AsrProvider],
+) -> None:
+    pcm = np.concatenate(
+        [silence(300), spoken("set the volume to"), silence(250), spoken("thirty five")]
+    )
+    result, _ = run(engines, pcm, VadSettings(complete_silence_ms=100))
+    assert result.final_text == "set the volume to thirty five"
+
+
+def test_speech_end_is_located_in_the_audio(engines: tuple[VadProvider, AsrProvider]) -> None:
+    for text in ("what time is it", "turn off the kitchen lamp"):
+        pcm = np.concatenate([silence(300), say(text)])
+        sent_s = (last_voiced(pcm) // 960 + 1) * 0.06  # the packet holding the last voiced sample
+        result, _ = run(engines, pcm, VadSettings())
+        assert result.final_text == text
+        assert result.speech_end_s is not None
+        # the VAD's last speech window ends 100-200 ms after the speech; the estimate does not
+        # (one packet later at most: Opus delays the decoded audio by a few ms)
+        assert 0 <= result.speech_end_s - sent_s <= 0.061, (text, result.speech_end_s, sent_s)
+        assert result.detected_s is not None
