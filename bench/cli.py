@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.names if n not in available]
     if unknown:
         parser.error(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(available)}")
-    console = Console()
+    console = Console(width=140)  # wide enough for every table when piped
     failures = 0
     default = [n for n in available if n != "capacity_lm" or args.lm]
     for name in args.names or default:

@@ -52,6 +52,8 @@ class UplinkResult:
     final_text: str | None = None
     """Set when the utterance ended: the final transcript (may be empty)."""
     heard_speech: bool = False
+    asr_failed: bool = False
+    """The recogniser failed during this utterance (``final_text`` is then empty or partial)."""
     end_reason: str = ""
     speech_end_s: float | None = None
     """When the user's speech really ended: arrival (monotonic s) of the packet holding the last
@@ -117,6 +119,7 @@ class UplinkProcessor:
         self._ring = []
         self._audio_ms = self._vad_ms = self._run_ms = 0.0
         self._heard = False
+        self._asr_failed = False
         self._last_speech_ms = 0.0
         self._hyp_complete = False
 
@@ -187,6 +190,7 @@ class UplinkProcessor:
         except ProviderError as exc:
             logger.warning("ASR stream unavailable: %s", exc)
             result.errors.append(exc.code)
+            self._asr_failed = True
             return
         since = speech_at_ms - PRE_ROLL_MS
         chunks = [pcm for start, pcm, _ in self._ring if start + len(pcm) / 16 > since]
@@ -201,6 +205,7 @@ class UplinkProcessor:
         except ProviderError as exc:
             logger.warning("ASR failed while decoding: %s", exc)
             result.errors.append(exc.code)
+            self._asr_failed = True
             self._stream.close()
             self._stream = None
             return
@@ -231,11 +236,13 @@ class UplinkProcessor:
             except ProviderError as exc:
                 logger.warning("ASR failed to finalise: %s", exc)
                 result.errors.append(exc.code)
+                self._asr_failed = True
             finally:
                 stream.close()
         result.final_s = time.monotonic()
         result.final_text = text
         result.heard_speech = self._heard
+        result.asr_failed = self._asr_failed
         result.end_reason = reason
         if self._heard:
             result.speech_end_s = self._speech_end_arrival()

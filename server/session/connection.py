@@ -319,7 +319,11 @@ class Connection:
             ledger.mark("asr_final", result.final_s or now)
             self.log.info("utterance ended (%s): %r", result.end_reason or "-", result.final_text)
             self._pending_ledger = ledger
-            await self._apply(st.UtteranceEnded(epoch, result.final_text, result.heard_speech))
+            await self._apply(
+                st.UtteranceEnded(
+                    epoch, result.final_text, result.heard_speech, asr_failed=result.asr_failed
+                )
+            )
 
     # ------------------------------------------------------------------ actions
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass, replace
 from protocol.enums import ListenMode
 
 DIDNT_CATCH_THAT = "Sorry, I didn't catch that."
+CANNOT_LISTEN = "Sorry, I can't understand speech right now. Please try again in a moment."
+"""Spoken when speech was heard but the recogniser failed (e.g. every decoder busy)."""
 
 
 # ----------------------------------------------------------------------------- events
@@ -63,6 +65,8 @@ class UtteranceEnded:
     epoch: int
     text: str
     heard_speech: bool
+    asr_failed: bool = False
+    """The recogniser failed on this utterance (the text is empty or partial)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +196,7 @@ def transition(state: SessionState, event: Event) -> tuple[SessionState, list[Ac
         case BargeInSpeech(epoch=epoch):
             if epoch == state.epoch and state.listening and state.mode == ListenMode.REALTIME:
                 state = _cancel(state, actions)
-        case UtteranceEnded(epoch=epoch, text=text, heard_speech=heard):
+        case UtteranceEnded(epoch=epoch, text=text, heard_speech=heard, asr_failed=failed):
             if epoch != state.epoch:
                 return state, actions  # stale: a newer utterance was opened meanwhile
             realtime = state.mode == ListenMode.REALTIME
@@ -207,6 +211,11 @@ def transition(state: SessionState, event: Event) -> tuple[SessionState, list[Ac
                     _open(state, state.mode, actions) if realtime else _close_mic(state, actions)
                 )
                 state = _start_turn(state, text, False, actions)
+            elif heard and failed:  # the user spoke and must not be met with silence
+                state = (
+                    _open(state, state.mode, actions) if realtime else _close_mic(state, actions)
+                )
+                state = _start_turn(state, CANNOT_LISTEN, True, actions)
             elif state.mode == ListenMode.MANUAL:
                 state = _close_mic(state, actions)
                 if heard:

@@ -3,6 +3,7 @@ real socket; the server's VAD/endpointer/ASR (grammar mode) must send the exact 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -102,3 +103,29 @@ async def test_pcm_fixture_speech_is_real(
     """Guard: the synthesised test speech has real content of plausible length (≥ 0.5 s)."""
     pcm = speech("what time is it", "espeak")
     assert len(pcm) > 8000 and int(np.abs(pcm).max()) > 3000
+
+
+async def test_more_boards_talking_than_decoders_all_get_their_words(
+    providers: Providers, speech: Callable[[str, str], Pcm], tmp_path: Path
+) -> None:
+    """One pocketsphinx decoder, three boards speaking at once: the waiting ones keep their
+    audio and catch up as soon as the decoder is free (no 'busy' failure, no silence)."""
+    from server.config import AsrSettings
+    from server.providers.asr.pocketsphinx import PocketsphinxAsr
+
+    one = Providers(
+        providers.vad, PocketsphinxAsr(AsrSettings(pool_size=1)), providers.dialogue, providers.tts
+    )
+    async with (
+        running_server(one, tmp_path) as srv,
+        device(srv) as a,
+        device(srv) as b,
+        device(srv) as c,
+    ):
+        boards = list(zip([a, b, c], COMMANDS, strict=True))
+        for board, _ in boards:
+            await board.listen_start(ListenMode.AUTO)
+        await asyncio.gather(*(board.speak(speech(text, "flite")) for board, text in boards))
+        for board, text in boards:
+            stt = await board.wait_for(is_msg("stt"), 10)
+            assert stt.data["text"] == text

@@ -8,26 +8,24 @@ Two searches per decoder:
 * free text: the bundled 3-gram LM (loaded into a decoder on first use, +64 MiB, RTF 0.25–0.5).
 
 ``settings.mode == "lm"`` always uses the LM; in ``grammar`` mode a stream without phrases falls
-back to the LM. Decoders are pooled (``decoder_pool_size``) and shared by all sessions: a stream
-takes one on its first :meth:`~PocketsphinxStream.accept` (blocking, bounded wait: call it from
-the executor) and gives it back on :meth:`~PocketsphinxStream.finish` or ``close``.
+back to the LM. Decoders are pooled (``decoder_pool_size``) and shared by all sessions; how a
+stream borrows one is in :mod:`server.providers.asr.pocketsphinx_stream`.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, Final
 
-import numpy as np
-
-from protocol.audio import Pcm
 from server.config import AsrSettings
 from server.providers.asr.grammar import WordGraph, build_word_graph, normalize, phrase_set_key
+from server.providers.asr.pocketsphinx_stream import PocketsphinxStream
 from server.providers.asr.pool import Pool
-from server.providers.base import ProviderUnavailable, Transcript
+from server.providers.base import ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +35,8 @@ MAX_GRAPHS: Final = 32
 """Phrase sets whose word graph is kept (provider-wide)."""
 MAX_SEARCHES_PER_DECODER: Final = 4
 """Grammar searches kept loaded in each decoder."""
+HANDOVER_POLL_S: Final = 0.05
+"""How often a finishing stream with no decoder looks again (a finish takes ~5-50 ms)."""
 
 
 class _Decoder:
@@ -67,65 +67,6 @@ class _Decoder:
             self.raw.remove_search(old)
 
 
-class PocketsphinxStream:
-    """One utterance. ``accept``/``finish`` block (decoding): run them in the executor."""
-
-    def __init__(self, provider: PocketsphinxAsr, phrases: Sequence[str] | None) -> None:
-        self._provider = provider
-        self._phrases = list(phrases) if phrases else None
-        self._decoder: _Decoder | None = None
-        self._last = ""
-        self._final: Transcript | None = None
-        self._closed = False
-        self._lock = threading.Lock()
-
-    def accept(self, pcm: Pcm) -> Transcript | None:
-        with self._lock:
-            if self._closed or self._final is not None:
-                raise RuntimeError("ASR stream already finished")
-            if self._decoder is None:
-                self._decoder = self._provider._start_utterance(self._phrases)
-            data = np.ascontiguousarray(pcm, dtype=np.int16).tobytes()
-            if not data:
-                return None
-            self._decoder.raw.process_raw(data, False, False)
-            text = _hyp_text(self._decoder.raw)
-            if text == self._last:
-                return None
-            self._last = text
-            return Transcript(text, is_final=False)
-
-    def finish(self) -> Transcript:
-        with self._lock:
-            if self._final is None:
-                text = ""
-                if self._decoder is not None:
-                    self._decoder.raw.end_utt()
-                    text = _hyp_text(self._decoder.raw)
-                    self._give_back()
-                self._final = Transcript(text, is_final=True)
-            return self._final
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            if self._decoder is not None:
-                try:
-                    self._decoder.raw.end_utt()
-                finally:
-                    self._give_back()
-
-    def _give_back(self) -> None:
-        decoder, self._decoder = self._decoder, None
-        if decoder is not None:
-            self._provider._pool.release(decoder)
-
-
-def _hyp_text(raw: Any) -> str:
-    hyp = raw.hyp()
-    return " ".join(hyp.hypstr.split()) if hyp is not None else ""
-
-
 class PocketsphinxAsr:
     """The provider (registry name ``pocketsphinx``); thread-safe, shared by all sessions."""
 
@@ -153,6 +94,9 @@ class PocketsphinxAsr:
             self._new_decoder, settings.decoder_pool_size, acquire_timeout_s
         )
         self._pool.add(self._new_decoder())  # fail at startup, not on the first utterance
+        self._holders: set[PocketsphinxStream] = set()
+        """Streams holding a decoder in mid-utterance."""
+        self._holders_lock = threading.Lock()
 
     @property
     def pool(self) -> Pool[_Decoder]:
@@ -172,7 +116,8 @@ class PocketsphinxAsr:
 
     def create_stream(self, phrases: Sequence[str] | None = None) -> PocketsphinxStream:
         """Cheap and non-blocking; the decoder is taken on the first ``accept``."""
-        return PocketsphinxStream(self, phrases if self.mode == "grammar" else None)
+        chosen = list(phrases) if phrases and self.mode == "grammar" else None
+        return PocketsphinxStream(self, chosen)
 
     def word_graph(self, phrases: Sequence[str], decoder: _Decoder) -> tuple[str, WordGraph]:
         """The cached word graph for ``phrases`` and its search name."""
@@ -200,8 +145,35 @@ class PocketsphinxAsr:
                 self._graphs.popitem(last=False)
         return f"g{key}", graph
 
-    def _start_utterance(self, phrases: list[str] | None) -> _Decoder:
-        decoder = self._pool.acquire()
+    def holders_add(self, stream: PocketsphinxStream) -> None:
+        with self._holders_lock:
+            self._holders.add(stream)
+
+    def holders_discard(self, stream: PocketsphinxStream) -> None:
+        with self._holders_lock:
+            self._holders.discard(stream)
+
+    def decoder_for_finish(self, stream: PocketsphinxStream) -> _Decoder:
+        """A decoder for a stream at its end: a free one, else one handed over by a stream in
+        mid-utterance, else wait (the pool's timeout) for one. Raises ``PoolBusy``."""
+        deadline = time.monotonic() + self._pool.timeout_s
+        while True:
+            decoder = self._pool.try_acquire()
+            if decoder is not None:
+                return decoder
+            with self._holders_lock:
+                others = [h for h in self._holders if h is not stream]
+            for other in others:
+                decoder = other.hand_over()
+                if decoder is not None:
+                    return decoder
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return self._pool.acquire(timeout_s=0.0)  # raises PoolBusy
+            self._pool.wait_for_release(min(HANDOVER_POLL_S, remaining))
+
+    def start_utterance(self, decoder: _Decoder, phrases: list[str] | None) -> None:
+        """Set ``decoder`` up for ``phrases`` (or the LM); on failure it goes back to the pool."""
         try:
             graph = None
             if phrases:
@@ -217,7 +189,6 @@ class PocketsphinxAsr:
         except BaseException:
             self._pool.release(decoder)
             raise
-        return decoder
 
 
 def create(settings: AsrSettings) -> PocketsphinxAsr:

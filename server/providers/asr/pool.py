@@ -50,19 +50,28 @@ class Pool(Generic[T]):
             self._idle.append(item)
             self._cond.notify()
 
-    def acquire(self) -> T:
-        """An idle object, a new one if below ``size``, or wait up to ``timeout_s``.
+    def try_acquire(self) -> T | None:
+        """An idle object, a new one if below ``size``, else None at once (no waiting)."""
+        try:
+            return self.acquire(timeout_s=0.0)
+        except PoolBusy:
+            return None
+
+    def acquire(self, timeout_s: float | None = None) -> T:
+        """An idle object, a new one if below ``size``, or wait up to ``timeout_s``
+        (default: the pool's).
 
         Raises :class:`PoolBusy` (retryable) when the wait runs out. Blocking: never call it
         on the event loop.
         """
-        deadline = time.monotonic() + self.timeout_s
+        wait_s = self.timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + wait_s
         with self._cond:
             while not self._idle and self._created >= self.size:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise PoolBusy(
-                        f"all {self.size} decoders busy for {self.timeout_s:.1f} s",
+                        f"all {self.size} decoders busy for {wait_s:.1f} s",
                         retryable=True,
                     )
                 self._cond.wait(remaining)
@@ -76,6 +85,12 @@ class Pool(Generic[T]):
                 self._created -= 1
                 self._cond.notify()
             raise
+
+    def wait_for_release(self, timeout_s: float) -> None:
+        """Block until an object is released (or ``timeout_s`` passes)."""
+        with self._cond:
+            if not self._idle:
+                self._cond.wait(timeout_s)
 
     def release(self, item: T) -> None:
         with self._cond:

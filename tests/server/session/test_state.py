@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from protocol.enums import ListenMode
 from server.session import state as st
 
@@ -55,6 +57,13 @@ def test_manual_mode_waits_for_stop_and_apologises_for_unrecognised_speech() -> 
     assert actions[-1] == st.FinishUtterance(1)
     state, actions = run([st.UtteranceEnded(1, "", True)], state)
     assert actions[-1] == st.StartTurn(1, st.DIDNT_CATCH_THAT, fixed=True)
+
+
+@pytest.mark.parametrize("mode", [ListenMode.AUTO, ListenMode.MANUAL])
+def test_failed_recognition_of_heard_speech_is_spoken(mode: ListenMode) -> None:
+    state, actions = run([st.ListenStarted(mode), st.UtteranceEnded(1, "", True, asr_failed=True)])
+    assert actions[-1] == st.StartTurn(1, st.CANNOT_LISTEN, fixed=True)
+    assert not state.listening
 
 
 def test_manual_mode_with_no_speech_at_all_stays_silent() -> None:

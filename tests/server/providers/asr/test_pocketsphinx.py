@@ -136,35 +136,67 @@ def test_stream_lifecycle(asr: PocketsphinxAsr) -> None:
     assert asr.pool.idle == idle + 1  # closing mid-utterance returns the decoder
 
 
-def test_pool_is_shared_and_waits_bounded(speech: dict[tuple[str, str], list[Pcm]]) -> None:
+def test_more_talkers_than_decoders_catch_up(speech: dict[tuple[str, str], list[Pcm]]) -> None:
+    asr = PocketsphinxAsr(AsrSettings(pool_size=1))
+    kitchen = speech[("flite", "turn on the kitchen lamp")]
+    volume = speech[("flite", "set the volume to thirty")]
+    talking = asr.create_stream(COMMANDS)
+    waiting = asr.create_stream(COMMANDS)
+    n = min(len(kitchen), len(volume)) - 3
+    for a, b in zip(kitchen[:n], volume[:n], strict=True):  # two people at once, one decoder
+        talking.accept(a)
+        assert waiting.accept(b) is None  # no decoder: the audio is kept, nothing decoded
+    for b in volume[n:]:
+        waiting.accept(b)
+    # the one that has finished speaking takes the decoder from the one still talking ...
+    assert waiting.finish() == Transcript("set the volume to thirty", is_final=True)
+    # ... which gets it back and re-decodes what it kept
+    for a in kitchen[n:]:
+        talking.accept(a)
+    assert talking.finish().text == "turn on the kitchen lamp"
+    assert asr.pool.created == 1 and asr.pool.idle == 1
+
+
+def test_finish_waits_bounded_when_no_decoder_can_be_had(
+    speech: dict[tuple[str, str], list[Pcm]],
+) -> None:
     asr = PocketsphinxAsr(AsrSettings(pool_size=1), acquire_timeout_s=0.3)
-    chunks = speech[("flite", "turn on the kitchen lamp")]
-    holder = asr.create_stream(COMMANDS)
-    holder.accept(chunks[0])  # takes the only decoder
-    waiter = asr.create_stream(COMMANDS)
+    held = asr.pool.acquire()  # busy elsewhere and not in mid-utterance: cannot be handed over
+    stream = asr.create_stream(COMMANDS)
+    for c in speech[("flite", "what time is it")]:
+        assert stream.accept(c) is None
     with pytest.raises(PoolBusy) as info:
-        waiter.accept(chunks[0])
+        stream.finish()
     assert info.value.retryable and info.value.code == "asr-busy"
 
+    late = asr.create_stream(COMMANDS)
+    for c in speech[("flite", "what time is it")]:
+        late.accept(c)
     asr.pool.timeout_s = 10.0
     result: list[Transcript] = []
-    late = asr.create_stream(COMMANDS)
-
-    def run() -> None:
-        for c in chunks:
-            late.accept(c)
-        result.append(late.finish())
-
-    thread = threading.Thread(target=run)
+    thread = threading.Thread(target=lambda: result.append(late.finish()))
     thread.start()
     time.sleep(0.2)
     assert not result  # waiting for the decoder
-    for c in chunks[1:]:
-        holder.accept(c)
-    assert holder.finish().text == "turn on the kitchen lamp"
+    asr.pool.release(held)
     thread.join(10)
-    assert result == [Transcript("turn on the kitchen lamp", is_final=True)]
-    assert asr.pool.created == 1
+    assert result == [Transcript("what time is it", is_final=True)]
+
+
+def test_a_waiting_stream_streams_again_once_a_decoder_is_free(
+    speech: dict[tuple[str, str], list[Pcm]],
+) -> None:
+    asr = PocketsphinxAsr(AsrSettings(pool_size=1))
+    chunks = speech[("flite", "turn on the kitchen lamp")]
+    holder = asr.create_stream(COMMANDS)
+    holder.accept(chunks[0])
+    waiter = asr.create_stream(COMMANDS)
+    half = len(chunks) // 2
+    assert all(waiter.accept(c) is None for c in chunks[:half])
+    holder.close()
+    partials = [p for c in chunks[half:] if (p := waiter.accept(c)) is not None]
+    assert partials  # partial transcripts again, backlog included
+    assert waiter.finish().text == "turn on the kitchen lamp"
 
 
 def test_concurrent_streams_in_threads(
