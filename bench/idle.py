@@ -2,7 +2,7 @@
 
 * idle: open N WebSocket connections, each with the hello exchange done, hold them (no audio);
   server RSS per idle connection = (RSS held − RSS before) / N; thread count (/proc status);
-  RSS after all close (memory returned?).
+  RSS after all close (memory returned?); then a second wave of N (memory reused, no ratchet?).
 * burst: 50 devices connect at once; P95 time from TCP connect start to the server hello.
 """
 
@@ -106,6 +106,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     limit = _raise_nofile(n + 512)
     with ServerProcess(nofile=n + 512) as srv:
         idle = asyncio.run(_idle(srv, n))
+        again = asyncio.run(_idle(srv, n))
         burst = asyncio.run(_burst(srv, 50))
     grown = idle["rss_after_close_kib"] - idle["rss_before_kib"]
     returned = grown <= 0.25 * max(1, idle["rss_held_kib"] - idle["rss_before_kib"])
@@ -140,10 +141,22 @@ def run(quick: bool = False) -> dict[str, Any]:
             "result": "pass" if returned else "MISS",
         },
         {
+            "metric": "2nd wave: RSS held/after close (KiB)",
+            "value": f"{again['rss_held_kib']}/{again['rss_after_close_kib']}",
+            "target": "held ≤ 1st wave's (reused)",
+            "result": "pass" if again["rss_held_kib"] <= idle["rss_held_kib"] * 1.02 else "MISS",
+        },
+        {
             "metric": "burst 50: hello P50/P95 ms",
             "value": f"{burst['hello_ms']['p50']}/{p95}",
             "target": "P95≤100",
             "result": mark(p95, 100) if not burst["errors"] else "MISS",
         },
     ]
-    return {"client_nofile": limit, "idle": idle, "burst": burst, "rows": rows}
+    return {
+        "client_nofile": limit,
+        "idle": idle,
+        "second_wave": again,
+        "burst": burst,
+        "rows": rows,
+    }

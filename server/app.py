@@ -22,6 +22,7 @@ from typing import Any
 
 from server.config import Settings
 from server.devices import DeviceRegistry
+from server.memory import MemoryReturner
 from server.metrics import ServerMetrics
 from server.providers import registry
 from server.providers.base import AsrProvider, DialogueProvider, TtsProvider, VadProvider
@@ -67,6 +68,7 @@ class Server:
         self._ws: WebSocketServer | None = None
         self._http: Any = None
         self._connections: set[Connection] = set()
+        self._memory: MemoryReturner | None = None
         self._started_at = 0.0
         self.ws_port = 0
         self.http_port = 0
@@ -84,6 +86,7 @@ class Server:
         self._executor = ThreadPoolExecutor(
             max_workers=settings.executor_workers, thread_name_prefix="xiaozhi-cpu"
         )
+        self._memory = MemoryReturner(self._executor)
         p = self.providers
         turn = TurnDeps(
             dialogue=p.dialogue,
@@ -124,10 +127,14 @@ class Server:
         connection = Connection(channel, self._deps, peer)
         connection.log.info("connected from %s (client %s)", peer.remote, peer.client_id or "-")
         self._connections.add(connection)
+        if self._memory is not None:
+            self._memory.opened(len(self._connections))
         try:
             await connection.run()
         finally:
             self._connections.discard(connection)
+            if self._memory is not None:
+                self._memory.closed(len(self._connections))
 
     def health(self) -> dict[str, Any]:
         p = self.providers
@@ -155,6 +162,8 @@ class Server:
             reg, self._registry = self._registry, None
             with contextlib.suppress(Exception):
                 await reg.close()
+        if self._memory is not None:
+            self._memory.cancel()
         if self._executor is not None:
             executor, self._executor = self._executor, None
             executor.shutdown(wait=False, cancel_futures=True)

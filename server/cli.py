@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import signal
 import sys
@@ -90,6 +91,10 @@ async def serve(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
     server = Server(settings)
     await server.start()
+    # Models, grammars and modules live as long as the process: keep them out of the cyclic
+    # garbage collector's full passes, which then take ~1/10 the time (fewer event-loop pauses).
+    gc.collect()
+    gc.freeze()
     try:
         print(
             f"xiaozhi-server ready: WebSocket port {server.ws_port}, HTTP port {server.http_port}"
