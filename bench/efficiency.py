@@ -1,7 +1,7 @@
 """Efficiency: component CPU alone ÷ server process CPU per turn (benchmarks.md).
 
 Components run in isolation in this process on the same utterances the device sends (Opus
-decode of the uplink incl. 1 s of trailing silence, VAD, ASR stream + finish, dialogue, TTS of the
+decode of the uplink incl. the endpoint silence after the speech, VAD, ASR stream + finish, dialogue, TTS of the
 whole answer, resample + Opus encode of the downlink), timed by ``getrusage`` (self + children,
 so an engine run as a subprocess counts). Server CPU per turn = (CPU over a batch of turns −
 idle rate × wall) ÷ turns, from /proc/<pid>/stat (utime+stime+cutime+cstime).
@@ -19,6 +19,7 @@ import numpy as np
 from bench.serverproc import ServerProcess
 from bench.turns import UTTERANCES, mark, run_devices, swarm_args
 from device.audio.sources import synthesize
+from iot.things import demo_board
 from protocol.audio import resample, split_frames
 from protocol.opus import OpusDecoder, OpusEncoder
 from server.config import load_settings
@@ -36,13 +37,14 @@ async def _components(texts: tuple[str, ...], reps: int) -> dict[str, float]:
 
     settings = load_settings()
     p = await asyncio.to_thread(build_providers, settings)
-    phrases = p.dialogue.phrases([]) or None
+    phrases = p.dialogue.phrases(demo_board().mcp_tools()) or None  # what the devices expose
     cost = dict.fromkeys(("opus_decode", "vad", "asr", "dialogue", "tts", "opus_encode"), 0.0)
     n = 0
     for _ in range(reps):
         for text in texts:
             utt = await synthesize(text)
-            pcm = np.concatenate([utt.pcm, np.zeros(16000, np.int16)])
+            tail = np.zeros(16 * settings.vad.endpoint_silence_ms, np.int16)
+            pcm = np.concatenate([utt.pcm, tail])
             enc = OpusEncoder(16000, 60)
             packets = [enc.encode(f) for f in split_frames(pcm, 960)]
             t = _cpu()

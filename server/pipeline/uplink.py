@@ -83,7 +83,7 @@ class UplinkProcessor:
         self._vad: VadStream | None = None
         self._endpointer = Endpointer.from_settings(vad_settings)
         self._stream: AsrStream | None = None
-        self._phrases: list[str] | None = None
+        self._phrases: tuple[str, ...] | None = None
         self._endpointing = True
         self._active = False
         self._ring: list[tuple[float, Pcm, float]] = []
@@ -104,11 +104,11 @@ class UplinkProcessor:
     def begin(self, phrases: Sequence[str] | None, *, endpointing: bool) -> None:
         """Start an utterance: ``endpointing`` False (manual mode) means only ``finish`` ends it."""
         self.cancel()
-        self._phrases = list(phrases) if phrases else None
         seen = tuple(phrases or ())
-        if seen != self._phrases_seen:  # the set is rebuilt only when the phrases change
+        if seen != self._phrases_seen:  # rebuilt only when the phrases change
             self._phrases_seen = seen
             self._complete_phrases = frozenset(phrase_key(p) for p in seen)
+        self._phrases = self._phrases_seen or None
         self._endpointing = endpointing
         self._decoder.reset()
         if self._vad is None:

@@ -30,7 +30,7 @@ MAX_KEPT_BYTES: Final = 30 * 16000 * 2
 class PocketsphinxStream:
     """One utterance; thread-safe."""
 
-    def __init__(self, provider: PocketsphinxAsr, phrases: list[str] | None) -> None:
+    def __init__(self, provider: PocketsphinxAsr, phrases: tuple[str, ...] | None) -> None:
         self._provider = provider
         self._phrases = phrases
         self._decoder: _Decoder | None = None
