@@ -1,10 +1,11 @@
 """Efficiency: component CPU alone ÷ server process CPU per turn (benchmarks.md).
 
 Components run in isolation in this process on the same utterances the device sends (Opus
-decode of the uplink incl. the endpoint silence after the speech, VAD, ASR stream + finish, dialogue, TTS of the
-whole answer, resample + Opus encode of the downlink), timed by ``getrusage`` (self + children,
-so an engine run as a subprocess counts). Server CPU per turn = (CPU over a batch of turns −
-idle rate × wall) ÷ turns, from /proc/<pid>/stat (utime+stime+cutime+cstime).
+decode of the uplink incl. the endpoint silence after the speech, VAD, ASR stream + finish with
+the demo board's grammar, dialogue, TTS of the whole answer, resample + Opus encode of the
+downlink), timed by ``getrusage`` (self + children, so an engine run as a subprocess counts).
+Server CPU per turn = (CPU over a batch of turns − idle rate × wall) ÷ turns, from
+/proc/<pid>/stat (utime+stime+cutime+cstime).
 """
 
 from __future__ import annotations
