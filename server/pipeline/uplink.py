@@ -92,6 +92,7 @@ class UplinkProcessor:
         self._vad_ms = 0.0
         self._run_ms = 0.0
         self._heard = False
+        self._asr_failed = False
         self._last_speech_ms = 0.0
         self._complete_phrases: frozenset[str] = frozenset()
         self._phrases_seen: tuple[str, ...] = ()
