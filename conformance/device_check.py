@@ -30,6 +30,7 @@ from protocol.messages import decode_device_message, encode_message
 
 MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 UUID4_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
 UA_RE = re.compile(r"^[\w.-]+/\d+(\.\d+)+$")
 OTA_HEADER_ORDER = [
     "Host",
@@ -78,6 +79,17 @@ def _server_times(conn: ConnRecord, text: str) -> list[float]:
     return [e.t for e in conn.events if e.direction == "out" and e.data == text]
 
 
+def _identity_problems(headers: dict[str, str], where: str) -> list[str]:
+    """Device-Id must be a lowercase colon MAC, Client-Id a lowercase UUID v4."""
+    problems = []
+    device_id, client_id = headers.get("Device-Id"), headers.get("Client-Id")
+    if not MAC_RE.match(device_id or ""):
+        problems.append(f"{where}Device-Id {device_id!r} is not a lowercase colon MAC")
+    if not UUID4_RE.match(client_id or ""):
+        problems.append(f"{where}Client-Id {client_id!r} is not a lowercase UUID v4")
+    return problems
+
+
 class DeviceReport:
     """Builds the 17 results from one server's recordings."""
 
@@ -110,10 +122,7 @@ class DeviceReport:
         for rec in self.ota + self.act:
             h = dict(rec.headers)
             ids.add((h.get("Device-Id"), h.get("Client-Id")))
-            if not MAC_RE.match(h.get("Device-Id", "")):
-                p.append(f"Device-Id {h.get('Device-Id')!r} is not a lowercase colon MAC")
-            if not UUID4_RE.match(h.get("Client-Id", "")):
-                p.append(f"Client-Id {h.get('Client-Id')!r} is not a lowercase UUID v4")
+            p += _identity_problems(h, "")
             if not UA_RE.match(h.get("User-Agent", "")):
                 p.append(f"User-Agent {h.get('User-Agent')!r} is not <board>/<x.y.z>")
             if not h.get("Accept-Language"):
@@ -123,10 +132,7 @@ class DeviceReport:
         for conn in self.s.conns:
             h = dict(conn.headers)
             ids.add((h.get("Device-Id"), h.get("Client-Id")))
-            if not MAC_RE.match(h.get("Device-Id", "")):
-                p.append(f"socket Device-Id {h.get('Device-Id')!r} is not a lowercase colon MAC")
-            if not UUID4_RE.match(h.get("Client-Id", "")):
-                p.append(f"socket Client-Id {h.get('Client-Id')!r} is not a lowercase UUID v4")
+            p += _identity_problems(h, "socket ")
         if len(ids) > 1:
             p.append(f"identity changed between requests: {sorted(map(str, ids))}")
         ev = [

@@ -83,11 +83,13 @@ def say(text: str, engine: str = "flite", voice: str = SAY_VOICE) -> Pcm:
 
     Blocking (runs a subprocess, 10–50 ms): call it from a worker thread in async code.
     """
-    binary = shutil.which("flite" if engine == "flite" else "espeak-ng")
-    if engine not in SAY_ENGINES or binary is None:
+    if engine not in SAY_ENGINES:
+        raise AudioSourceError(f"unknown speech engine {engine!r}; use one of {SAY_ENGINES}")
+    program = "flite" if engine == "flite" else "espeak-ng"
+    binary = shutil.which(program)
+    if binary is None:
         raise AudioSourceError(
-            f"speaking needs {engine if engine in SAY_ENGINES else 'flite'} "
-            "(Debian/Ubuntu: apt-get install flite espeak-ng)"
+            f"speaking needs {program} (Debian/Ubuntu: apt-get install {program})"
         )
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "say.wav"

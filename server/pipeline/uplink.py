@@ -83,7 +83,6 @@ class UplinkProcessor:
         self._vad: VadStream | None = None
         self._endpointer = Endpointer.from_settings(vad_settings)
         self._stream: AsrStream | None = None
-        self._phrases: tuple[str, ...] | None = None
         self._endpointing = True
         self._active = False
         self._ring: list[tuple[float, Pcm, float]] = []
@@ -95,7 +94,8 @@ class UplinkProcessor:
         self._asr_failed = False
         self._last_speech_ms = 0.0
         self._complete_phrases: frozenset[str] = frozenset()
-        self._phrases_seen: tuple[str, ...] = ()
+        self._phrases: tuple[str, ...] = ()
+        """The dialogue's phrases for this utterance (empty: free text)."""
         self._hyp_complete = False
 
     @property
@@ -105,11 +105,10 @@ class UplinkProcessor:
     def begin(self, phrases: Sequence[str] | None, *, endpointing: bool) -> None:
         """Start an utterance: ``endpointing`` False (manual mode) means only ``finish`` ends it."""
         self.cancel()
-        seen = tuple(phrases or ())
-        if seen != self._phrases_seen:  # rebuilt only when the phrases change
-            self._phrases_seen = seen
-            self._complete_phrases = frozenset(phrase_key(p) for p in seen)
-        self._phrases = self._phrases_seen or None
+        given = tuple(phrases or ())
+        if given != self._phrases:  # rebuilt only when the phrases change
+            self._phrases = given
+            self._complete_phrases = frozenset(phrase_key(p) for p in given)
         self._endpointing = endpointing
         self._decoder.reset()
         if self._vad is None:
@@ -187,7 +186,7 @@ class UplinkProcessor:
     def _open_asr(self, speech_at_ms: float, result: UplinkResult) -> None:
         self._heard = True
         try:
-            self._stream = self._asr.create_stream(self._phrases)
+            self._stream = self._asr.create_stream(self._phrases or None)
         except ProviderError as exc:
             logger.warning("ASR stream unavailable: %s", exc)
             result.errors.append(exc.code)

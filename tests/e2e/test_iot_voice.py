@@ -123,28 +123,24 @@ async def test_spoken_command_changes_thing(
         assert audio, mode
 
 
-async def test_failing_tool_is_spoken(mcp_dev: Device) -> None:
-    dev = mcp_dev
-    board = board_of(dev)
-    board.inject_failure("self.curtain.close", "motor jammed")
+@pytest.mark.parametrize(
+    ("fault", "tool", "text"),
+    [
+        ("fails", "self.curtain.close", "close the curtain"),
+        ("times out", "self.bedroom_lamp.turn_on", "turn on the bedroom lamp"),
+    ],
+)
+async def test_tool_fault_is_spoken(mcp_dev: Device, fault: str, tool: str, text: str) -> None:
+    board = board_of(mcp_dev)
+    if fault == "fails":
+        board.inject_failure(tool, "motor jammed")
+    else:  # the device answers after the server's tool-call timeout
+        board.inject_delay(tool, TOOL_TIMEOUT_S + 3.0)
     try:
-        stt, sentences, audio = await say(dev, "close the curtain")
+        stt, sentences, audio = await say(mcp_dev, text)
     finally:
         board.clear_injections()
-    assert stt == "close the curtain"
-    assert any(w in s.lower() for s in sentences for w in SORRY), sentences
-    assert audio
-
-
-async def test_timed_out_tool_is_spoken(mcp_dev: Device) -> None:
-    dev = mcp_dev
-    board = board_of(dev)
-    board.inject_delay("self.bedroom_lamp.turn_on", TOOL_TIMEOUT_S + 3.0)
-    try:
-        stt, sentences, audio = await say(dev, "turn on the bedroom lamp")
-    finally:
-        board.clear_injections()
-    assert stt == "turn on the bedroom lamp"
+    assert stt == text
     assert any(w in s.lower() for s in sentences for w in SORRY), sentences
     assert audio
 

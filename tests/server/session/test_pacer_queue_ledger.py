@@ -79,6 +79,7 @@ def test_ledger_durations_and_metrics() -> None:
     ledger.mark("speech_end", 99.0)  # first mark wins
     d = ledger.durations()
     assert d["endpoint"] == pytest.approx(0.46) and d["first_audio"] == pytest.approx(0.61)
+    assert d["vad_hangover"] == pytest.approx(0.45) and d["asr_finalise"] == pytest.approx(0.01)
     assert "turn 3: " in ledger.summary() and "first_audio=610ms" in ledger.summary()
     metrics = ServerMetrics()
     ledger.observe(metrics)
