@@ -15,30 +15,42 @@ from typing import Any, Protocol
 from iot.tools import ToolCaller, ToolOutcome
 from protocol.audio import Pcm
 from protocol.mcp import Tool
+from server.errors import ProviderError, ProviderUnavailable
 
-__all__ = ["ToolCaller", "ToolOutcome"]
-
-
-class ProviderError(Exception):
-    """A provider failed. ``code`` is kebab-case; ``retryable``: whether a retry may help."""
-
-    code = "provider-error"
-
-    def __init__(self, message: str, *, code: str | None = None, retryable: bool = False) -> None:
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-        self.retryable = retryable
-
-
-class ProviderUnavailable(ProviderError):
-    """A provider cannot start: missing model file, missing extra or system library. The message
-    says how to fix it."""
-
-    code = "provider-unavailable"
+__all__ = ["ProviderError", "ProviderUnavailable", "ToolCaller", "ToolOutcome"]
 
 
 # ----------------------------------------------------------------------------- VAD
+
+
+@dataclass(frozen=True, slots=True)
+class AsrCapabilities:
+    """What an ASR provider can do; checked against the dialogue at start-up."""
+
+    grammar: bool = False
+    """``create_stream(phrases)`` restricts recognition to the phrases."""
+    free_text: bool = True
+    """Recognises open speech (not only the phrases)."""
+    partials: bool = True
+    """Returns partial transcripts while audio streams in."""
+    streaming: bool = True
+    """Decodes while the user speaks (False: all the work happens in ``finish``)."""
+    languages: frozenset[str] = frozenset({"en"})
+    """Languages it understands (``en``, ``zh``…)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DialogueCapabilities:
+    free_text: bool = False
+    """Answers arbitrary questions (an LLM), not only the phrases it lists."""
+    languages: frozenset[str] = frozenset({"en"})
+
+
+@dataclass(frozen=True, slots=True)
+class TtsCapabilities:
+    languages: frozenset[str] = frozenset({"en"})
+    sample_rate_hz: int = 16000
+    """Native output rate (Hz)."""
 
 
 class VadStream(Protocol):
@@ -66,9 +78,28 @@ class VadProvider(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Alternative:
+    """One N-best hypothesis with its confidence (0..1)."""
+
+    text: str
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
+    """What a recogniser heard. Engines fill what they know; the rest stays at its default."""
+
     text: str
     is_final: bool
+    confidence: float | None = None
+    """0..1, the engine's belief that ``text`` is what was said (None: unknown)."""
+    rejected: bool = False
+    """The engine heard speech but judged it not a usable transcript (out of grammar, garbage):
+    ``text`` is then what it made of it, for the ``stt`` message and logs, never to act on."""
+    language: str | None = None
+    """Detected language (``en``, ``zh``…), when the engine tells."""
+    alternatives: tuple[Alternative, ...] = ()
+    """N-best list, best first (may be empty)."""
 
 
 class AsrStream(Protocol):
@@ -90,6 +121,7 @@ class AsrStream(Protocol):
 class AsrProvider(Protocol):
     name: str
     sample_rate_hz: int
+    capabilities: AsrCapabilities
 
     def create_stream(self, phrases: Sequence[str] | None = None) -> AsrStream:
         """A stream for one utterance; ``phrases`` restricts recognition to them (grammar mode)."""
@@ -130,6 +162,7 @@ DialogueEvent = TextDelta | EmotionChosen
 
 class DialogueProvider(Protocol):
     name: str
+    capabilities: DialogueCapabilities
 
     def phrases(self, tools: Sequence[Tool]) -> list[str]:
         """Every sentence this provider understands with these tools (feeds the ASR grammar);
@@ -152,6 +185,7 @@ class SpeechAudio:
 
 class TtsProvider(Protocol):
     name: str
+    capabilities: TtsCapabilities
 
     async def synthesize(self, text: str, *, language: str | None = None) -> SpeechAudio:
         """Speech for one sentence, at the engine's native rate (the session resamples).

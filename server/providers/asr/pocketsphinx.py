@@ -25,7 +25,7 @@ from server.config import AsrSettings
 from server.providers.asr.grammar import WordGraph, build_word_graph, normalize, phrase_set_key
 from server.providers.asr.pocketsphinx_stream import PocketsphinxStream
 from server.providers.asr.pool import Pool
-from server.providers.base import ProviderUnavailable
+from server.providers.base import AsrCapabilities, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,9 @@ class PocketsphinxAsr:
         self._ps = pocketsphinx
         self._lm_path = pocketsphinx.get_model_path("en-us/en-us.lm.bin")
         self.mode = settings.mode
+        self.capabilities = AsrCapabilities(
+            grammar=self.mode == "grammar", free_text=self.mode != "grammar"
+        )
         self._graphs: OrderedDict[tuple[str, ...], tuple[str, WordGraph]] = OrderedDict()
         self._graphs_lock = threading.Lock()
         self._pool: Pool[_Decoder] = Pool(

@@ -21,7 +21,7 @@ import numpy as np
 from protocol.audio import Pcm
 from server.config import AsrSettings
 from server.providers.asr.sherpa_spec import LoadSpec, offline_spec, online_spec, probe
-from server.providers.base import ProviderUnavailable, Transcript
+from server.providers.base import AsrCapabilities, ProviderUnavailable, Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ class SherpaOnnxAsr:
 
     name = "sherpa"
     sample_rate_hz = SAMPLE_RATE_HZ
+    capabilities = AsrCapabilities(grammar=False, free_text=True)
 
     def __init__(self, settings: AsrSettings, *, check_in_child: bool = True) -> None:
         cfg = settings.sherpa

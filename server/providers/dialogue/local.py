@@ -16,7 +16,13 @@ from collections.abc import AsyncIterator, Sequence
 from protocol.enums import Emotion
 from protocol.mcp import Tool
 from server.config import DialogueSettings
-from server.providers.base import DialogueContext, DialogueEvent, EmotionChosen, TextDelta
+from server.providers.base import (
+    DialogueCapabilities,
+    DialogueContext,
+    DialogueEvent,
+    EmotionChosen,
+    TextDelta,
+)
 from server.providers.dialogue import smalltalk
 from server.providers.dialogue.tool_grammar import ToolGrammar, ToolMatch
 
@@ -62,6 +68,7 @@ class LocalDialogue:
     """Intent engine; no network, no model. ``phrases`` is cached per tool list."""
 
     name = "local"
+    capabilities = DialogueCapabilities(free_text=False)
 
     def __init__(self, settings: DialogueSettings | None = None) -> None:
         self.settings = settings or DialogueSettings()

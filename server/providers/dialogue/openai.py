@@ -20,7 +20,13 @@ import aiohttp
 from protocol.enums import Emotion
 from protocol.mcp import Tool
 from server.config import DialogueSettings
-from server.providers.base import DialogueContext, DialogueEvent, EmotionChosen, TextDelta
+from server.providers.base import (
+    DialogueCapabilities,
+    DialogueContext,
+    DialogueEvent,
+    EmotionChosen,
+    TextDelta,
+)
 from server.providers.dialogue.openai_tools import ToolNames, tools_payload
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,7 @@ class OpenAIDialogue:
     """Streaming chat with function calling; stateless apart from ``context.history``."""
 
     name = "openai"
+    capabilities = DialogueCapabilities(free_text=True, languages=frozenset({"en", "zh"}))
 
     def __init__(self, settings: DialogueSettings | None = None) -> None:
         self.settings = (settings or DialogueSettings()).openai

@@ -14,7 +14,13 @@ from typing import Any
 import numpy as np
 
 from server.config import TtsSettings
-from server.providers.base import ProviderError, ProviderUnavailable, SpeechAudio, TtsProvider
+from server.providers.base import (
+    ProviderError,
+    ProviderUnavailable,
+    SpeechAudio,
+    TtsCapabilities,
+    TtsProvider,
+)
 from server.providers.tts.espeak import has_cjk
 from server.providers.tts.process import check_text
 
@@ -41,6 +47,7 @@ class EdgeTts:
     """Online neural voices; falls back to a local engine when offline or not installed."""
 
     name = "edge"
+    capabilities = TtsCapabilities(languages=frozenset({"en", "zh"}), sample_rate_hz=24000)
 
     def __init__(self, settings: TtsSettings | None = None, *, timeout_s: float = 15.0) -> None:
         self.settings = settings or TtsSettings()

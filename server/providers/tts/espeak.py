@@ -7,7 +7,7 @@ import logging
 import re
 
 from server.config import TtsSettings
-from server.providers.base import SpeechAudio
+from server.providers.base import SpeechAudio, TtsCapabilities
 from server.providers.tts.process import check_text, find_binary, run_engine
 from server.providers.tts.wav import decode_wav
 
@@ -27,6 +27,7 @@ class EspeakTts:
     """Runs ``espeak-ng --stdout`` per sentence; text is fed on stdin (never parsed as options)."""
 
     name = "espeak"
+    capabilities = TtsCapabilities(languages=frozenset({"en", "zh"}), sample_rate_hz=22050)
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from server.config import TtsSettings
-from server.providers.base import SpeechAudio
+from server.providers.base import SpeechAudio, TtsCapabilities
 from server.providers.tts.process import check_text, find_binary, run_engine
 from server.providers.tts.wav import decode_wav
 
@@ -35,6 +35,7 @@ class FliteTts:
     """Runs the ``flite`` binary per sentence; at most ``max_concurrency`` at once."""
 
     name = "flite"
+    capabilities = TtsCapabilities(languages=frozenset({"en"}), sample_rate_hz=16000)
 
     def __init__(
         self,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from server.config import TtsSettings
-from server.providers.base import ProviderError, ProviderUnavailable, SpeechAudio
+from server.providers.base import ProviderError, ProviderUnavailable, SpeechAudio, TtsCapabilities
 from server.providers.tts.process import check_text
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,7 @@ class SherpaOnnxTts:
     """Local neural TTS; the model loads lazily on first use, ``generate`` runs in a thread."""
 
     name = "sherpa-onnx"
+    capabilities = TtsCapabilities(languages=frozenset({"en", "zh"}), sample_rate_hz=22050)
 
     def __init__(self, settings: TtsSettings | None = None, *, num_threads: int = 1) -> None:
         settings = settings or TtsSettings()
