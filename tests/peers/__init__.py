@@ -1,0 +1,1 @@
+"""Deliberately independent peers that tests run our device and conformance code against."""
