@@ -14,6 +14,7 @@ import logging
 import os
 import ssl
 import struct
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,10 @@ class RawWebSocket:
         self._writer = writer
         self._send_lock = asyncio.Lock()
         self.closed = False
+        self.close_code: int | None = None
+        """Code of the server's Close frame (None: none received)."""
+        self.on_ping: Callable[[bytes], None] | None = None
+        """Called with each server ping's payload before the pong goes out (the suite counts)."""
 
     @classmethod
     async def connect(
@@ -151,6 +156,8 @@ class RawWebSocket:
                 self.closed = True
                 raise WsClosed(f"connection lost: {exc}") from exc
             if op == OP_PING:
+                if self.on_ping is not None:
+                    self.on_ping(payload)
                 with contextlib.suppress(WsClosed):
                     await self._send(OP_PONG, payload)
                 continue
@@ -160,6 +167,7 @@ class RawWebSocket:
                 self.closed = True
                 self._writer.close()  # no Close frame echoed, as the firmware
                 code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else None
+                self.close_code = code
                 raise WsClosed(f"server sent Close (code {code})")
             if op in (OP_TEXT, OP_BINARY):
                 message_op, parts = op, [payload]
