@@ -26,9 +26,9 @@ from server.memory import MemoryReturner
 from server.metrics import ServerMetrics
 from server.providers import registry
 from server.providers.base import AsrProvider, DialogueProvider, TtsProvider, VadProvider
+from server.providers.dialogue.fallback import build_dialogue
 from server.session.connection import Channel, Connection, PeerInfo
 from server.session.deps import SessionDeps
-from server.session.turn import TurnDeps
 from server.transport.websocket import WebSocketServer
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def build_providers(settings: Settings) -> Providers:
     return Providers(
         vad=registry.VAD.create(settings.vad.provider, settings.vad),
         asr=registry.ASR.create(settings.asr.provider, settings.asr),
-        dialogue=registry.DIALOGUE.create(settings.dialogue.provider, settings.dialogue),
+        dialogue=build_dialogue(settings.dialogue),
         tts=registry.TTS.create(settings.tts.provider, settings.tts),
     )
 
@@ -83,18 +83,14 @@ class Server:
         settings = self.settings
         if self.providers is None:
             self.providers = await asyncio.to_thread(build_providers, settings)
+        probe = getattr(self.providers.dialogue, "probe", None)
+        if probe is not None:  # an LLM with a local fallback: is it reachable now?
+            await probe()
         self._executor = ThreadPoolExecutor(
             max_workers=settings.executor_workers, thread_name_prefix="xiaozhi-cpu"
         )
         self._memory = MemoryReturner(self._executor)
         p = self.providers
-        turn = TurnDeps(
-            dialogue=p.dialogue,
-            tts=p.tts,
-            executor=self._executor,
-            audio=settings.audio,
-            metrics=self.metrics,
-        )
         self._deps = SessionDeps(
             settings=settings,
             vad=p.vad,
@@ -103,10 +99,15 @@ class Server:
             tts=p.tts,
             executor=self._executor,
             metrics=self.metrics,
-            turn=turn,
         )
         try:
-            self._ws = WebSocketServer(settings.websocket, self._session)
+            self._ws = WebSocketServer(
+                settings.websocket,
+                self._session,
+                ota_port=settings.ota.port,
+                ota_path=settings.ota.path,
+                on_plain_http=self.metrics.plain_http_on_websocket_port,
+            )
             await self._ws.start()
             self.ws_port = self._ws.port
             self._registry = DeviceRegistry(settings.ota.db_path)
@@ -118,6 +119,7 @@ class Server:
                 health=self.health,
             )
             self.http_port = self._http.port
+            self._ws.ota_port = self.http_port
         except BaseException:
             await self.stop()
             raise
@@ -137,9 +139,13 @@ class Server:
                 self._memory.closed(len(self._connections))
 
     def health(self) -> dict[str, Any]:
+        """``/healthz``: ``degraded`` (with the provider and why) while a fallback answers."""
         p = self.providers
+        report = getattr(p.dialogue, "health_report", None) if p else None
+        dialogue = report() if report is not None else None
         return {
-            "status": "ok",
+            "status": dialogue["status"] if dialogue else "ok",
+            **({"dialogue": dialogue} if dialogue else {}),
             "sessions": self.sessions,
             "uptime_s": round(time.monotonic() - self._started_at, 1),
             "providers": {

@@ -1,11 +1,15 @@
 """``xiaozhi-server`` (also ``python -m server``): run the server, or a maintenance subcommand.
 
     xiaozhi-server [--config FILE] [--port N] [--http-port N] [--log-level L]
-    xiaozhi-server [--config FILE] models ...      # download/check models
-    xiaozhi-server [--config FILE] devices ...     # list/bind boards
+    xiaozhi-server [--config FILE] devices list|bind CODE
+    xiaozhi-server models list|download NAME
+    xiaozhi-server commands [--markdown]
+    xiaozhi-server config-docs [--write|--check]
 
 The server runs in the foreground until Ctrl-C or SIGTERM and then stops cleanly (exit 0).
-Start-up problems (bad config, port in use, missing model) print one clear line and exit 1.
+Exit status 2: the configuration is wrong (unknown key or variable, bad value, unknown voice or
+provider), with one line naming the key; 1: another start-up problem (port in use, missing
+model). Never a traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,39 +30,122 @@ import yaml
 from pydantic import ValidationError
 
 from server.config import Settings, load_settings
+from server.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = ("models", "devices")
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+DESCRIPTION = """\
+Offline voice-assistant server for xiaozhi-esp32 boards and the xiaozhi-device simulator.
+
+Without a command it serves the WebSocket endpoint (boards' audio and messages) and the HTTP side
+(OTA/config URL, activation, /healthz, /metrics) until Ctrl-C. At start it prints the OTA URL to
+enter on the board. Settings: a YAML file (--config), XIAOZHI_<SECTION>__<KEY> environment
+variables, the options below; reference in docs/configuration.md.
+"""
+
+EPILOG = """\
+examples:
+  xiaozhi-server                                   serve on ports 8000 (WebSocket) and 8003 (HTTP)
+  xiaozhi-server --config config.yaml --log-level DEBUG
+  XIAOZHI_DIALOGUE__PROVIDER=openai xiaozhi-server  answer free text with an LLM (docs/llm.md)
+  xiaozhi-server commands                          what the offline grammar understands
+  xiaozhi-server devices list                      boards the OTA endpoint has seen
+
+exit status: 0 stopped cleanly, 1 start-up failure (port in use, missing model),
+2 configuration error (the message names the key).
+"""
+
+COMMAND_HELP = {
+    "devices": (
+        "list the boards the OTA endpoint has seen, or bind one by its activation code",
+        "examples:\n  xiaozhi-server devices list\n  xiaozhi-server devices bind 123456",
+    ),
+    "models": (
+        "list or download optional speech models (the defaults need none)",
+        "examples:\n  xiaozhi-server models list\n  xiaozhi-server models --help",
+    ),
+    "commands": (
+        "print the sentences the offline grammar understands (simulator's demo board)",
+        "examples:\n  xiaozhi-server commands\n  xiaozhi-server commands --markdown > commands.md",
+    ),
+    "config-docs": (
+        "print the configuration reference generated from the settings models",
+        "examples:\n  xiaozhi-server config-docs\n  xiaozhi-server config-docs --check",
+    ),
+}
+DELEGATED = ("devices", "models", "config-docs")
+"""Subcommands that parse their own arguments (their --help is their own)."""
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' line breaks; shows a default when the option has a real one (the
+    settings' defaults are written into the help texts)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="xiaozhi-server",
-        description="Offline voice-assistant server for xiaozhi-esp32 boards.",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("--config", type=Path, help="YAML settings file")
-    parser.add_argument("--port", type=int, help="WebSocket port (default 8000; 0 = any free)")
-    parser.add_argument("--http-port", type=int, help="HTTP/OTA port (default 8003)")
-    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default INFO)")
-    parser.add_argument("command", nargs="?", choices=COMMANDS, help="maintenance subcommand")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="YAML settings file (example: config.example.yaml; unknown keys are an error)",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        metavar="N",
+        help="WebSocket port, overrides websocket.port (default 8000; 0 = any free port)",
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        metavar="N",
+        help="HTTP port for OTA, /healthz and /metrics, overrides ota.port (default 8003)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        type=str.upper,
+        help="log verbosity on stderr, overrides log_level (default INFO)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, (help_text, epilog) in COMMAND_HELP.items():
+        delegated = name in DELEGATED
+        command = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text[0].upper() + help_text[1:] + ".",
+            epilog=epilog,
+            formatter_class=HelpFormatter,
+            add_help=not delegated,
+        )
+        if delegated:
+            command.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        elif name == "commands":
+            command.add_argument(
+                "--markdown", action="store_true", help="print Markdown (docs/commands.md)"
+            )
     return parser
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming each bad field and why."""
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ())) or "(top level)"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
-    return "; ".join(parts)
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if args.log_level:
-        overrides["log_level"] = args.log_level.upper()
+        overrides["log_level"] = args.log_level
     settings = load_settings(args.config, **overrides)
     update: dict[str, Any] = {}
     if args.port is not None:
@@ -77,6 +165,27 @@ def _configure_logging(level: str) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
+
+
+def startup_warnings(settings: Settings, server: Any) -> list[str]:
+    """Problems worth a line in the banner (also logged at WARNING)."""
+    from server.config_check import free_text_warning
+
+    warnings = []
+    free_text = free_text_warning(settings)
+    if free_text:
+        warnings.append(free_text)
+    dialogue = server.providers.dialogue if server.providers else None
+    report = getattr(dialogue, "health_report", None)
+    if report is not None:
+        health = report()
+        if health.get("status") == "degraded":
+            warnings.append(
+                f"the {health['provider']} LLM at {settings.dialogue.openai.base_url} is not "
+                f"reachable ({health['reason']}): the local dialogue answers until it is "
+                "(docs/llm.md)"
+            )
+    return warnings
 
 
 async def serve(settings: Settings) -> None:
@@ -101,6 +210,9 @@ async def serve(settings: Settings) -> None:
         )
         for line in board_urls(settings, server.ws_port, server.http_port):
             print("  " + line)
+        for warning in startup_warnings(settings, server):
+            logger.warning("%s", warning)
+            print("  warning: " + warning)
         sys.stdout.flush()
         await stop.wait()
         logger.info("stopping")
@@ -108,45 +220,96 @@ async def serve(settings: Settings) -> None:
         await server.stop()
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, status: int = EXIT_FAILED) -> int:
     print(f"xiaozhi-server: error: {message}", file=sys.stderr)
-    return 1
+    return status
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``xiaozhi-server`` and ``python -m server``; returns the exit code."""
-    from server.providers.base import ProviderError
-
-    args = _parser().parse_args(argv)
-    try:
-        settings = _settings(args)
-    except FileNotFoundError as exc:
-        return _fail(str(exc))
-    except ValidationError as exc:
-        return _fail(f"bad configuration: {describe_validation_error(exc)}")
-    except yaml.YAMLError as exc:
-        return _fail(f"config file {args.config} is not valid YAML: {exc}".replace("\n", " "))
-
+def _run_command(args: argparse.Namespace, settings: Callable[[], Settings]) -> int:
     if args.command == "models":
         from server.models_download import main_models
 
         return int(main_models(list(args.args)))
-    if args.command == "devices":
-        from server.http import run_devices_command
+    if args.command == "config-docs":
+        from server.config_docs import main as config_docs
 
-        return int(run_devices_command(list(args.args), settings))
+        return _exit_status(lambda: config_docs(list(args.args)))
+    if args.command == "commands":
+        from server.spoken_commands import (
+            command_groups,
+            demo_board_tools,
+            render_markdown,
+            render_text,
+        )
+
+        groups = command_groups(demo_board_tools())
+        print(render_markdown(groups) if args.markdown else render_text(groups), end="")
+        return EXIT_OK
+    from server.http import run_devices_command
+
+    return int(run_devices_command(list(args.args), settings()))
+
+
+def _exit_status(run: Callable[[], int]) -> int:
+    try:
+        return run()
+    except SystemExit as exc:  # argparse inside a delegated command (usage error, --help)
+        return exc.code if isinstance(exc.code, int) else EXIT_FAILED
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    """Settings from the file, environment and options; raises ConfigError with one line."""
+    from server.config_check import describe_validation_error
+
+    try:
+        return _settings(args)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
+    except ValidationError as exc:
+        raise ConfigError(f"bad configuration: {describe_validation_error(exc)}") from None
+    except yaml.YAMLError as exc:
+        detail = str(exc).replace("\n", " ")
+        raise ConfigError(f"config file {args.config} is not valid YAML: {detail}") from None
+
+
+def _after_command(argv: list[str], command: str) -> list[str]:
+    """Everything after the subcommand's name (its own parser reads it, ``--help`` included)."""
+    takes_value = {"--config", "--port", "--http-port", "--log-level"}
+    for i, word in enumerate(argv):
+        if word == command and (i == 0 or argv[i - 1] not in takes_value):
+            return argv[i + 1 :]
+    return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``xiaozhi-server`` and ``python -m server``; returns the exit code."""
+    from server.config_check import check_values
+    from server.providers.base import ProviderError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command in DELEGATED:
+        args.args = _after_command(argv, args.command)
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if args.command is not None:
+            return _run_command(args, lambda: _load(args))
+        settings = _load(args)
+        check_values(settings)
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
 
     _configure_logging(settings.log_level)
     try:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
-        return 0
+        return EXIT_OK
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
     except ProviderError as exc:
-        return _fail(
-            f"{exc} (run `make setup` to fetch the default models)"
-            if "make setup" not in str(exc)
-            else str(exc)
-        )
+        return _fail(str(exc))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             return _fail(
@@ -154,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
                 "or stop the other server"
             )
         return _fail(f"cannot start: {exc}")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

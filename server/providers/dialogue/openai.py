@@ -42,6 +42,10 @@ class LlmError(Exception):
     """The endpoint failed; the message is for the log."""
 
 
+class LlmUnavailable(LlmError):
+    """The endpoint failed before answering anything (raised only with ``raise_unreachable``)."""
+
+
 @dataclass
 class _Round:
     """What one streamed completion produced."""
@@ -56,9 +60,14 @@ class OpenAIDialogue:
     name = "openai"
     capabilities = DialogueCapabilities(free_text=True, languages=frozenset({"en", "zh"}))
 
-    def __init__(self, settings: DialogueSettings | None = None) -> None:
+    def __init__(
+        self, settings: DialogueSettings | None = None, *, raise_unreachable: bool = False
+    ) -> None:
         self.settings = (settings or DialogueSettings()).openai
         self.url = self.settings.base_url.rstrip("/") + "/chat/completions"
+        self.raise_unreachable = raise_unreachable
+        """Raise :class:`LlmUnavailable` instead of apologising when the endpoint fails before
+        any word or tool call (a fallback dialogue then answers)."""
 
     def phrases(self, tools: Sequence[Tool]) -> list[str]:
         return []  # free text
@@ -72,6 +81,7 @@ class OpenAIDialogue:
         first_deadline = start + self.settings.first_token_timeout_s
         names = ToolNames(context.tools)
         messages = self._messages(utterance, context)
+        asked = len(messages)
         spoken: list[str] = []
         failed = False
         headers = {"Content-Type": "application/json"}
@@ -96,6 +106,9 @@ class OpenAIDialogue:
         except Exception as exc:  # any failure becomes a spoken apology
             failed = True
             log.warning("LLM request to %s failed: %s: %s", self.url, type(exc).__name__, exc)
+            if self.raise_unreachable and not spoken and len(messages) == asked:
+                reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                raise LlmUnavailable(reason[:300]) from exc
         if failed:
             yield EmotionChosen(Emotion.SAD.value)
             yield TextDelta((" " + APOLOGY_CUT) if spoken else APOLOGY)
