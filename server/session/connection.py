@@ -1,8 +1,13 @@
-"""One device connection: moves messages between the socket and the session core.
+"""One device connection: the thin shell around the :class:`~.core.SessionCore`.
 
-Text → typed message → event for the pure state machine (:mod:`.state`); binary → uplink queue →
-:class:`~server.pipeline.uplink.UplinkProcessor` in the bounded executor; actions from the state
-machine are run here (send ``stt``, start/cancel a :class:`~.turn.Turn`, open/close the mic).
+Three tasks post typed events into one bounded :class:`~.inbox.Inbox`: the socket reader
+(decoded text messages, binary audio, the channel closing), the
+:class:`~server.pipeline.speech_in_worker.SpeechInWorker` and each turn's
+:class:`~server.pipeline.speech_out.Reply`. One loop (:meth:`Connection.run`) takes them in
+order, applies them to the core and runs the actions it returns. The
+:class:`~server.pipeline.player.Player` sends a reply's frames and asks the core, right before
+every write, whether their turn is still the active one. No callbacks into this class, no lock.
+
 Bad input (malformed JSON, unknown types, bad binary headers, corrupt Opus) is logged, counted in
 the metrics by error code and dropped; the session goes on.
 """
@@ -15,41 +20,23 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
-from protocol.audio import AudioParams
-from protocol.binary import decode_frame
-from protocol.enums import ListenMode
-from protocol.errors import BinaryFrameError, MessageError
-from protocol.messages import (
-    Abort,
-    DeviceGoodbye,
-    DeviceHello,
-    DeviceMcp,
-    IotDescriptors,
-    IotStates,
-    ListenDetect,
-    ListenStart,
-    ListenStop,
-    ServerHello,
-    Stt,
-    TtsStop,
-    WireModel,
-    decode_device_message,
-    encode_message,
-)
-from server.pipeline.uplink import UplinkResult
+from protocol.errors import MessageError
+from protocol.messages import DeviceMcp, IotDescriptors, IotStates, WireModel
+from protocol.messages import decode_device_message, encode_message
+from server.errors import ErrorCode
+from server.pipeline.player import Player
+from server.pipeline.speech_in_queue import Frame
+from server.pipeline.speech_in_worker import SpeechInWorker
+from server.pipeline.speech_out import Downlink, Reply
 from server.providers.base import DialogueContext
-from server.session import state as st
+from server.session import events as ev
+from server.session.core import CoreSettings, Phase, SessionCore
 from server.session.deps import SessionDeps
+from server.session.inbox import Inbox
 from server.session.ledger import TurnLedger
 from server.session.tools import DeviceTools
-from server.session.turn import Downlink, Turn
-from server.session.uplink import Uplink
-from server.session.uplink_queue import Frame
-
-TOOLS_WAIT_S = 2.0
-"""Longest a new utterance waits for MCP tool discovery before its grammar is fixed (s)."""
 
 logger = logging.getLogger(__name__)
 
@@ -87,354 +74,295 @@ class SessionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 @dataclass
-class _Runtime:
-    turn: Turn | None = None
-    turn_task: asyncio.Task[None] | None = None
-    history: list[dict[str, object]] = field(default_factory=list)
+class _ActiveReply:
+    task: asyncio.Task[None]
+    ledger: TurnLedger
+
+
+@dataclass
+class _Tasks:
+    reader: asyncio.Task[None] | None = None
+    speech_in: asyncio.Task[None] | None = None
+    player: asyncio.Task[None] | None = None
+    replies: dict[int, _ActiveReply] = field(default_factory=dict)
 
 
 class Connection:
     """Runs one session until the socket closes, the hello times out or the session idles."""
 
     def __init__(self, channel: Channel, deps: SessionDeps, peer: PeerInfo) -> None:
-        self._channel = channel
-        self._deps = deps
-        self._peer = peer
+        self._channel, self._deps, self._peer = channel, deps, peer
         self.session_id = str(uuid.uuid4())
         self.log = SessionLog(
             logger, {"session_id": self.session_id[:8], "device_id": peer.device_id}
         )
-        self.state = st.SessionState()
-        self._lock = asyncio.Lock()
-        self._rt = _Runtime()
-        self._version = 1
-        self._active_turn: int | None = None
-        ws = deps.settings.websocket
-        self._uplink = Uplink(deps, self._on_uplink_result, self.log)
+        s = deps.settings
+        self.core = SessionCore(
+            CoreSettings(
+                session_id=self.session_id,
+                downlink_sample_rate_hz=s.audio.downlink_sample_rate_hz,
+                downlink_frame_duration_ms=s.audio.downlink_frame_duration_ms,
+                hello_timeout_s=s.websocket.hello_timeout_s,
+                idle_timeout_s=s.websocket.idle_timeout_s,
+                reply_timeout_s=s.dialogue.tool_call_timeout_s + 20.0,
+                barge_in_speech_ms=deps.barge_in.min_speech_ms,
+                echo_guard_s=deps.barge_in.echo_guard_s,
+                language=s.asr.language,
+            )
+        )
+        self.inbox = Inbox(max_audio=2 * deps.uplink_queue_frames)
+        self._timers: dict[str, float] = {}
+        self._tasks = _Tasks()
+        self._history: list[dict[str, Any]] = []
         self._tools = DeviceTools(
-            self._send_message,
-            call_timeout_s=deps.settings.dialogue.tool_call_timeout_s,
-            log=self.log,
+            self._send, call_timeout_s=s.dialogue.tool_call_timeout_s, log=self.log
+        )
+        self._speech_in = SpeechInWorker(
+            deps.vad,
+            deps.asr,
+            s.vad,
+            deps.executor,
+            deps.metrics,
+            self.inbox.post,
+            self.log,
+            max_frames=deps.uplink_queue_frames,
+            clock=time.monotonic,
+        )
+        self._player = Player(
+            self._send,
+            self._send_bytes,
+            self.core.is_current,
+            self.inbox.post,
+            self.log,
+            frame_s=s.audio.downlink_frame_duration_ms / 1000,
+            burst_frames=min(s.audio.burst_frames, s.audio.max_ahead_frames - 1),
         )
         self._phrases_key: tuple[int, int] | None = None
-        self._phrases: tuple[str, ...] | None = None
-        self._idle_s = ws.idle_timeout_s
-        self._downlink = Downlink(
-            deps.settings.audio.downlink_sample_rate_hz,
-            deps.settings.audio.downlink_frame_duration_ms,
-            1,
-        )
-        self._pending_ledger: TurnLedger | None = None
         self.dropped_frames = 0
 
-    # ------------------------------------------------------------------ lifecycle
+    # ------------------------------------------------------------------ the loop
 
     async def run(self) -> None:
         metrics = self._deps.metrics
         metrics.connection_opened()
-        worker: asyncio.Task[None] | None = None
+        self._tasks.reader = asyncio.create_task(self._read(), name="reader")
+        self._ensure_workers()
+        self._refresh_grammar()
         try:
-            hello = await self._await_hello()
-            if hello is None:
-                return
-            await self._on_hello(hello)
-            worker = asyncio.create_task(self._uplink.run(), name="uplink")
-            await self._receive_loop()
+            await self._apply(ev.SessionOpened(time.monotonic(), self._peer.protocol_version))
+            while self.core.phase is not Phase.CLOSED:
+                event = await self.inbox.get(self._next_timeout())
+                if event is None:
+                    event = self._fired_timer()
+                    if event is None:
+                        continue
+                await self._apply(event)
         except ChannelClosed:
-            pass
+            with contextlib.suppress(ChannelClosed):
+                await self._apply(ev.ChannelLost(time.monotonic()))
         finally:
-            await self._shutdown(worker)
+            await self._shutdown()
             metrics.connection_closed()
             self.log.info("session ended")
 
-    async def _shutdown(self, worker: asyncio.Task[None] | None) -> None:
-        self._active_turn = None
-        tasks = [t for t in (worker, self._rt.turn_task) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await self._tools.close()
-        await self._uplink.close()
-
-    async def _recv(self, timeout_s: float) -> str | bytes | None:
-        """The next message, or None after ``timeout_s`` without one."""
-        try:
-            async with asyncio.timeout(timeout_s):
-                return await self._channel.recv()
-        except TimeoutError:
+    def _next_timeout(self) -> float | None:
+        if not self._timers:
             return None
+        return max(0.0, min(self._timers.values()) - time.monotonic())
 
-    async def _await_hello(self) -> DeviceHello | None:
-        deadline = time.monotonic() + self._deps.settings.websocket.hello_timeout_s
-        while (left := deadline - time.monotonic()) > 0:
-            data = await self._recv(left)
-            if data is None:
-                break
-            if isinstance(data, bytes):
-                continue  # audio before hello: nothing to decode it with yet
-            message = self._decode(data)
-            if isinstance(message, DeviceHello):
-                return message
-            if message is not None:
-                self.log.info("%s before hello; ignored", type(message).__name__)
-        self.log.info(
-            "no hello within %.1f s; closing", self._deps.settings.websocket.hello_timeout_s
-        )
-        await self._channel.close(1000, "hello timeout")
+    def _fired_timer(self) -> ev.TimerFired | None:
+        now = time.monotonic()
+        for name, at_s in sorted(self._timers.items(), key=lambda kv: kv[1]):
+            if at_s <= now:
+                del self._timers[name]
+                return ev.TimerFired(name, now)
         return None
 
-    async def _receive_loop(self) -> None:
-        while True:
-            data = await self._recv(self._idle_s)
-            if data is None:
-                self.log.info("idle for %.0f s; closing", self._idle_s)
-                await self._channel.close(1000, "idle timeout")
-                return
-            if isinstance(data, bytes):
-                self._on_binary(data)
-                continue
-            message = self._decode(data)
-            if message is not None:
-                await self._on_message(message)
+    async def _apply(self, event: ev.Event) -> None:
+        for action in self.core.handle(event):
+            await self._act(action)
 
-    # ------------------------------------------------------------------ inbound
-
-    def _decode(self, data: str) -> object | None:
+    async def _read(self) -> None:
+        """Socket → inbox, until the peer goes away."""
+        inbox, limit = self.inbox, self._deps.settings.websocket.max_message_bytes
         try:
-            return decode_device_message(
-                data, max_bytes=self._deps.settings.websocket.max_message_bytes
-            )
-        except MessageError as exc:
-            self.log.info("ignored text message (%s): %s", exc.code, exc)
-            self._deps.metrics.error(exc.code)
-            return None
-
-    async def _on_hello(self, hello: DeviceHello) -> None:
-        if "version" in hello.model_fields_set:
-            version = hello.version
-        else:
-            version = self._peer.protocol_version or 1
-        if version not in (1, 2, 3):
-            self.log.warning("unsupported binary version %s; using 1", version)
-            version = 1
-        self._version = version
-        down = self._downlink
-        self._downlink = Downlink(down.sample_rate_hz, down.frame_duration_ms, version)
-        uplink = hello.audio_params
-        await self._send_message(
-            ServerHello(
-                transport="websocket",
-                session_id=self.session_id,
-                audio_params=AudioParams(
-                    sample_rate=down.sample_rate_hz, frame_duration=down.frame_duration_ms
-                ),
-            )
-        )
-        self.log.info(
-            "hello: binary v%d, uplink %s Hz/%s ms, features %s",
-            version,
-            uplink.sample_rate,
-            uplink.frame_duration,
-            hello.features.model_dump(exclude_none=True) if hello.features else {},
-        )
-        self._uplink.open()
-        if hello.features is not None and hello.features.mcp:
-            try:
-                self._tools.start_mcp()
-            except ImportError as exc:
-                self.log.warning("MCP client unavailable: %s", exc)
-
-    async def _on_message(self, message: object) -> None:
-        match message:
-            case DeviceHello():
-                await self._on_hello(message)
-            case ListenStart(mode=mode):
-                await self._apply(st.ListenStarted(mode))
-            case ListenStop():
-                await self._apply(st.ListenStopped())
-            case ListenDetect(text=text):
-                self.log.info("wake word %r", text)
-                await self._apply(st.ListenDetected(text))
-            case Abort(reason=reason):
-                self.log.info("abort (%s)", reason or "button")
-                await self._apply(st.Aborted(reason))
-            case DeviceMcp(payload=payload):
-                self._tools.feed_mcp(payload)
-            case IotDescriptors() | IotStates():
+            while True:
+                data = await self._channel.recv()
+                now = time.monotonic()
+                if isinstance(data, bytes):
+                    if not inbox.put_audio(ev.BinaryReceived(data, now)):
+                        self._dropped(ErrorCode.UPLINK_QUEUE_FULL)
+                    continue
                 try:
-                    self._tools.feed_legacy(message)
-                except ImportError as exc:
-                    self.log.info("legacy iot ignored: %s", exc)
-            case DeviceGoodbye():
-                self.log.info("goodbye over WebSocket; ignored (the device closes the socket)")
-            case _:
-                self.log.info("ignored %s", type(message).__name__)
-
-    def _on_binary(self, data: bytes) -> None:
-        metrics = self._deps.metrics
-        if not self.state.listening:
-            metrics.frame_dropped("not-listening")
-            return
-        try:
-            frame = decode_frame(data, self._version)
-        except BinaryFrameError as exc:
-            self.log.info("dropped binary frame (%s): %s", exc.code, exc)
-            metrics.error(exc.code)
-            metrics.frame_dropped(exc.code)
-            return
-        if not frame.payload:
-            metrics.frame_dropped("empty")
-            return
-        if not self._uplink.put_frame(Frame(self.state.epoch, frame.payload, time.monotonic())):
-            self.dropped_frames += 1
-            metrics.frame_dropped("uplink-queue-full")
-
-    # ------------------------------------------------------------------ uplink worker
-
-    async def _on_uplink_result(self, epoch: int, result: UplinkResult) -> None:
-        for code in result.errors:
-            self._deps.metrics.error(code)
-            if code == "corrupt-audio":
-                self._deps.metrics.frame_dropped(code)
-        turn = self._rt.turn
-        gate = self._deps.barge_in
-        if (
-            turn is not None
-            and self._active_turn == turn.turn_id
-            and self.state.mode == ListenMode.REALTIME
-            and result.speech_run_ms >= gate.min_speech_ms
-            and turn.tts_started_at is not None
-            and time.monotonic() - turn.tts_started_at >= gate.echo_guard_s
-        ):
-            self.log.info("barge-in: %.0f ms of speech while speaking", result.speech_run_ms)
-            await self._apply(st.BargeInSpeech(epoch))
-        if result.final_text is not None:
-            now = time.monotonic()
-            ledger = TurnLedger(turn_id=0)
-            if result.speech_end_s is not None:
-                ledger.mark("speech_end", result.speech_end_s)
-            ledger.mark("speech_end_detected", result.detected_s or now)
-            ledger.mark("asr_final", result.final_s or now)
-            self.log.info("utterance ended (%s): %r", result.end_reason or "-", result.final_text)
-            self._pending_ledger = ledger
-            await self._apply(
-                st.UtteranceEnded(
-                    epoch, result.final_text, result.heard_speech, asr_failed=result.asr_failed
-                )
-            )
+                    message = decode_device_message(data, max_bytes=limit)
+                except MessageError as exc:
+                    await inbox.put_message(ev.BadMessage(exc.code, str(exc), now))
+                else:
+                    await inbox.put_message(ev.MessageReceived(message, now))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # ChannelClosed or the socket library's own close errors
+            inbox.post(ev.ChannelLost(time.monotonic()))
 
     # ------------------------------------------------------------------ actions
 
-    async def _apply(self, event: st.Event) -> None:
-        async with self._lock:
-            self.state, actions = st.transition(self.state, event)
-            for action in actions:
-                await self._run_action(action)
-
-    async def _run_action(self, action: st.Action) -> None:
+    async def _act(self, action: ev.Action) -> None:
         match action:
-            case st.OpenUtterance(epoch=epoch, mode=mode):
-                self._uplink.begin(epoch, mode, self._phrases_for_utterance)
-            case st.CloseMicrophone():
-                self._uplink.cancel()
-            case st.FinishUtterance(epoch=epoch):
-                self._uplink.finish(epoch)
-            case st.SendStt(text=text):
-                await self._send_message(Stt(text=text))
-            case st.StartTurn(turn_id=turn_id, text=text, fixed=fixed):
-                self._start_turn(turn_id, text, fixed)
-            case st.CancelTurn(turn_id=turn_id):
-                await self._cancel_turn(turn_id)
+            case ev.Send(message=message):
+                await self._send(message)
+            case ev.PlaySentence():
+                self._player.play(action)
+            case ev.FeedAudio(epoch=epoch, payload=payload, arrival_s=arrival):
+                if not self._speech_in.put_frame(Frame(epoch, payload, arrival)):
+                    self._dropped(ErrorCode.UPLINK_QUEUE_FULL)
+            case ev.DropAudio(reason=reason):
+                self._deps.metrics.frame_dropped(reason)
+            case ev.OpenUtterance(epoch=epoch, mode=mode):
+                self._speech_in.begin(epoch, mode)
+            case ev.FinishUtterance(epoch=epoch):
+                self._speech_in.finish(epoch)
+            case ev.CloseMicrophone():
+                self._speech_in.cancel()
+            case ev.StartReply():
+                self._start_reply(action)
+            case ev.CancelReply(turn_id=turn_id):
+                self._cancel_reply(turn_id)
+            case ev.ReplyFinished(turn_id=turn_id, completed=completed):
+                self._finish_reply(turn_id, completed)
+            case ev.SetTimer(name=name, at_s=at_s):
+                self._timers[name] = at_s
+            case ev.CancelTimer(name=name):
+                self._timers.pop(name, None)
+            case ev.RefreshGrammar():
+                self._refresh_grammar()
+            case ev.FeedTools(message=message):
+                self._feed_tools(message)
+            case ev.StartToolDiscovery():
+                self._start_tools()
+            case ev.CountError(code=code, detail=detail):
+                self._deps.metrics.error(code)
+                if detail:
+                    self.log.info("%s", detail)
+            case ev.Log(level=level, message=text):
+                self.log.log(level, "%s", text)
+            case ev.Close(code=code, reason=reason):
+                await self._channel.close(code, reason)
 
-    async def _phrases_for_utterance(self) -> tuple[str, ...] | None:
-        """Grammar phrases for the utterance starting now. A board sends ``listen start`` right
-        after the hello, often before MCP ``tools/list`` has finished: wait for the tool list
-        (bounded) so the first command is recognised with the full grammar."""
-        if self._deps.settings.asr.mode == "grammar":
-            await self._tools.wait_ready(TOOLS_WAIT_S)
-        return self._current_phrases()
+    def _dropped(self, reason: str) -> None:
+        self.dropped_frames += 1
+        self._deps.metrics.frame_dropped(reason)
 
-    def _current_phrases(self) -> tuple[str, ...] | None:
-        if self._deps.settings.asr.mode != "grammar":
-            return None
+    # ------------------------------------------------------------------ tools and grammar
+
+    def _start_tools(self) -> None:
+        """MCP discovery in the background; its end posts ToolsChanged (never waited for)."""
+        try:
+            self._tools.start_mcp(lambda: self.inbox.post(ev.ToolsChanged(time.monotonic())))
+        except ImportError as exc:
+            self.log.warning("MCP client unavailable: %s", exc)
+
+    def _feed_tools(self, message: object) -> None:
+        if isinstance(message, DeviceMcp):
+            self._tools.feed_mcp(message.payload)
+        elif isinstance(message, IotDescriptors | IotStates):
+            before = self._tools.version
+            try:
+                self._tools.feed_legacy(message)
+            except ImportError as exc:
+                self.log.info("legacy iot ignored: %s", exc)
+            if self._tools.version != before:
+                self._refresh_grammar()
+
+    def _refresh_grammar(self) -> None:
+        """Give speech-in the dialogue's phrases for the current tools (grammar ASR only)."""
+        if not self._deps.asr.capabilities.grammar:
+            return
         key = (id(self._tools), self._tools.version)
-        if key != self._phrases_key:
-            phrases = self._deps.dialogue.phrases(self._tools.tools)
-            self._phrases = tuple(phrases) if phrases else None
-            self._phrases_key = key
-        return self._phrases
+        if key == self._phrases_key:
+            return
+        self._phrases_key = key
+        phrases = self._deps.dialogue.phrases(self._tools.tools)
+        self._speech_in.set_phrases(tuple(phrases) if phrases else None)
 
-    def _start_turn(self, turn_id: int, text: str, fixed: bool) -> None:
-        ledger = self._pending_ledger or TurnLedger(turn_id)
-        ledger.turn_id = turn_id
-        self._pending_ledger = None
+    # ------------------------------------------------------------------ replies
+
+    def _start_reply(self, start: ev.StartReply) -> None:
+        ledger = TurnLedger(start.turn_id)
+        for stage, at_s in start.marks.items():
+            ledger.mark(stage, at_s)
+        s = self._deps.settings.audio
+        downlink = Downlink(s.downlink_sample_rate_hz, s.downlink_frame_duration_ms, start.version)
         context = DialogueContext(
             tools=self._tools.tools,
             call_tool=self._tools.call_tool,
-            history=self._rt.history,
-            language=self._deps.settings.asr.language,
+            history=self._history,
+            language=start.language,
             device_id=self._peer.device_id,
         )
-        turn = Turn(turn_id, self._deps.turn, self, self._downlink, context, ledger, self.log)
-        self._active_turn = turn_id
-        self._rt.turn = turn
-        self._rt.turn_task = asyncio.create_task(self._run_turn(turn, text, fixed))
+        reply = Reply(
+            start.turn_id, self._deps, downlink, context, ledger, self.inbox.post, self.log
+        )
+        task = asyncio.create_task(self._produce(reply, start.text, start.fixed))
+        self._tasks.replies[start.turn_id] = _ActiveReply(task, ledger)
 
-    async def _run_turn(self, turn: Turn, text: str, fixed: bool) -> None:
+    async def _produce(self, reply: Reply, text: str, fixed: bool) -> None:
         try:
-            await turn.run(text, fixed=fixed)
-        except Exception as exc:
-            rest = exc.split(ChannelClosed)[1] if isinstance(exc, ExceptionGroup) else exc
-            if rest is not None and not isinstance(rest, ChannelClosed):
-                self.log.error("turn %d failed", turn.turn_id, exc_info=rest)
-                self._deps.metrics.error("turn-failed")
-        finally:
-            self._finish_ledger(turn)
-        if self._active_turn == turn.turn_id:
-            self._active_turn = None
-            self._deps.metrics.turn_completed()
-            await self._apply(st.TurnFinished(turn.turn_id))
+            await reply.run(text, fixed=fixed)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # ExceptionGroup from the task group, or a plain error
+            self.log.error("reply %d failed", reply.turn_id, exc_info=exc)
+            self.inbox.post(ev.ReplyFailed(reply.turn_id, ErrorCode.TURN_FAILED, time.monotonic()))
 
-    def _finish_ledger(self, turn: Turn) -> None:
-        ledger = turn.ledger
-        ledger.cancelled = self._active_turn != turn.turn_id
-        self.log.info("%s frames=%d", ledger.summary(), turn.frames_sent)
-        if not ledger.cancelled:
-            ledger.observe(self._deps.metrics)
-
-    async def _cancel_turn(self, turn_id: int) -> None:
-        self._active_turn = None
-        task = self._rt.turn_task
-        if task is not None and not task.done():
-            task.cancel()
+    def _cancel_reply(self, turn_id: int) -> None:
+        active = self._tasks.replies.get(turn_id)
+        if active is not None and not active.task.done():
+            active.task.cancel()
         self.log.info("turn %d cancelled", turn_id)
-        await self._send_message(TtsStop())
+
+    def _finish_reply(self, turn_id: int, completed: bool) -> None:
+        active = self._tasks.replies.pop(turn_id, None)
+        frames = self._player.forget(turn_id)
+        if active is None:
+            return
+        if not active.task.done():
+            active.task.cancel()
+        ledger = active.ledger
+        ledger.cancelled = not completed
+        self.log.info("%s frames=%d", ledger.summary(), frames)
+        if completed:
+            ledger.observe(self._deps.metrics)
+            self._deps.metrics.turn_completed()
 
     # ------------------------------------------------------------------ outbound
 
-    async def _send_message(self, message: WireModel) -> None:
+    async def _send(self, message: WireModel) -> None:
+        await self._send_bytes(encode_message(message))
+
+    async def _send_bytes(self, data: str | bytes) -> None:
         try:
-            await self._channel.send(encode_message(message))
+            await self._channel.send(data)
         except ChannelClosed:
             raise
         except Exception as exc:  # the socket is going away
             raise ChannelClosed(str(exc)) from exc
 
-    async def send_turn_text(self, turn_id: int, message: WireModel) -> bool:
-        if turn_id != self._active_turn:
-            return False
-        await self._send_message(message)
-        return True
+    # ------------------------------------------------------------------ lifecycle
 
-    async def send_turn_audio(self, turn_id: int, packet: bytes) -> bool:
-        if turn_id != self._active_turn:
-            return False
-        try:
-            await self._channel.send(packet)
-        except ChannelClosed:
-            raise
-        except Exception as exc:
-            raise ChannelClosed(str(exc)) from exc
-        return True
+    def _ensure_workers(self) -> None:
+        if self._tasks.speech_in is None:
+            self._tasks.speech_in = asyncio.create_task(self._speech_in.run(), name="speech-in")
+            self._tasks.player = asyncio.create_task(self._player.run(), name="player")
+
+    async def _shutdown(self) -> None:
+        t = self._tasks
+        tasks = [x for x in (t.reader, t.speech_in, t.player) if x is not None]
+        tasks += [r.task for r in t.replies.values()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        t.replies.clear()
+        await self._tools.close()
+        await self._speech_in.close()

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from server.config import Settings
 from server.metrics import ServerMetrics
 from server.providers.base import AsrProvider, DialogueProvider, TtsProvider, VadProvider
-from server.session.turn import TurnDeps
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,6 @@ class SessionDeps:
     tts: TtsProvider
     executor: Executor
     metrics: ServerMetrics
-    turn: TurnDeps
     barge_in: BargeInGate = field(default_factory=BargeInGate)
     uplink_queue_frames: int = 50
     """Uplink frames waiting for VAD/ASR before the oldest is dropped (3 s at 60 ms)."""

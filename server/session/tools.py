@@ -36,6 +36,7 @@ class DeviceTools:
         self._legacy: Any = None
         self._router: Any = None
         self._start_task: asyncio.Task[None] | None = None
+        self._on_change: Callable[[], None] | None = None
         self.version = 0
 
     # ------------------------------------------------------------------ wiring
@@ -47,10 +48,13 @@ class DeviceTools:
             self._router = ToolRouter(mcp=self._mcp, legacy=self._legacy)
         return self._router
 
-    def start_mcp(self) -> None:
-        """Start the MCP client in the background (``initialize``, ``tools/list``)."""
+    def start_mcp(self, on_change: Callable[[], None]) -> None:
+        """Start the MCP client in the background (``initialize``, ``tools/list``); ``on_change``
+        is called once the tool list is known. Nothing waits for it: a device that never answers
+        simply keeps the tools known so far."""
         if self._mcp is not None:
             return
+        self._on_change = on_change
         from iot.mcp_client import McpClient
 
         async def send_payload(payload: dict[str, Any]) -> None:
@@ -70,12 +74,8 @@ class DeviceTools:
             return
         self.version += 1
         self._log.info("device MCP tools: %d", len(tools))
-
-    async def wait_ready(self, timeout_s: float) -> None:
-        """Wait (at most ``timeout_s``) for MCP tool discovery in progress to finish."""
-        task = self._start_task
-        if task is not None and not task.done():
-            await asyncio.wait({task}, timeout=timeout_s)
+        if self._on_change is not None:
+            self._on_change()
 
     def feed_mcp(self, payload: dict[str, Any]) -> None:
         if self._mcp is None:

@@ -46,6 +46,13 @@ class Pacer:
         """Count one frame as sent."""
         self._k += 1
 
+    def played_out_at(self) -> float:
+        """The board's play clock: monotonic time (s) at which it will have played every frame
+        sent so far (playback starts with the first frame and runs one frame per ``frame_s``)."""
+        if self._base_t is None:
+            return self._clock()
+        return self._base_t + (self._k - self._base_k) * self.frame_s
+
     async def wait(self) -> None:
         """Sleep until the next frame is due."""
         delay = self.due() - self._clock()

@@ -1,17 +1,13 @@
-"""The per-session uplink queue: audio frames (bounded, drop-oldest) interleaved in order with
-rare control items (never dropped)."""
+"""The per-session speech-in queue: audio frames (bounded, drop-oldest) interleaved in order
+with rare control items (never dropped), like pipecat's data vs system frames."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from protocol.enums import ListenMode
-
-PhrasesSource = Callable[[], Awaitable[tuple[str, ...] | None]]
-"""Returns the ASR grammar phrases (None: free text) for the utterance about to start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +21,13 @@ class Frame:
 class Begin:
     epoch: int
     mode: ListenMode
-    phrases: PhrasesSource | None
-    """Awaited when the utterance really begins, so a grammar can wait for the device's tools."""
+
+
+@dataclass(frozen=True, slots=True)
+class Phrases:
+    """Grammar phrases from now on (None: free text)."""
+
+    phrases: tuple[str, ...] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +40,11 @@ class Cancel:
     pass
 
 
-Item = Frame | Begin | Finish | Cancel
+Control = Begin | Phrases | Finish | Cancel
+Item = Frame | Control
 
 
-class UplinkQueue:
+class SpeechInQueue:
     """At most ``max_frames`` frames wait; a new frame beyond that drops the oldest frame."""
 
     def __init__(self, max_frames: int) -> None:
@@ -71,7 +73,7 @@ class UplinkQueue:
         self._ready.set()
         return not dropped
 
-    def put_control(self, item: Begin | Finish | Cancel) -> None:
+    def put_control(self, item: Control) -> None:
         self._items.append(item)
         self._ready.set()
 

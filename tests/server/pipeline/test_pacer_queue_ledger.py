@@ -9,8 +9,8 @@ import pytest
 from protocol.enums import ListenMode
 from server.metrics import ServerMetrics
 from server.session.ledger import TurnLedger
-from server.session.pacer import Pacer
-from server.session.uplink_queue import Begin, Finish, Frame, UplinkQueue
+from server.pipeline.pacer import Pacer
+from server.pipeline.speech_in_queue import Begin, Finish, Frame, SpeechInQueue
 
 
 class Clock:
@@ -48,8 +48,8 @@ def test_pacer_rebases_after_an_underrun_instead_of_flooding() -> None:
 
 
 async def test_uplink_queue_drops_oldest_frames_but_never_controls() -> None:
-    queue = UplinkQueue(2)
-    queue.put_control(Begin(1, ListenMode.AUTO, None))
+    queue = SpeechInQueue(2)
+    queue.put_control(Begin(1, ListenMode.AUTO))
     assert queue.put_frame(Frame(1, b"a", 0.0))
     assert queue.put_frame(Frame(1, b"b", 0.0))
     assert not queue.put_frame(Frame(1, b"c", 0.0))

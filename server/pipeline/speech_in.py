@@ -1,6 +1,6 @@
 """Speech in, for one session: Opus packets → 16 kHz PCM → VAD → endpointer → streaming ASR.
 
-:class:`UplinkProcessor` is synchronous and CPU-bound: the session calls it from the server's
+:class:`SpeechIn` is synchronous and CPU-bound: the session calls it from the server's
 bounded executor, one call at a time (never concurrently). Times: ``audio_ms`` is the audio
 timeline of the current utterance (samples received / 16); ``arrival_s`` are the caller's
 monotonic clock readings of when a packet arrived (used for the latency ledger).
@@ -32,6 +32,8 @@ ASR_RATE_HZ: Final = 16000
 PRE_ROLL_MS: Final = 400
 """Audio fed to ASR from before the endpointer's speech start (soft onsets)."""
 RING_MS: Final = 1000
+REDECODE_MAX_SAMPLES: Final = 30 * 16000
+"""Longest utterance kept for re-recognition with new phrases (30 s at 16 kHz)."""
 VOICED_ABS: Final = 500
 """|sample| at or above this counts as voiced (≈ −36 dBFS) when locating the end of speech."""
 _NOT_WORD = re.compile(r"[^\w' ]+")
@@ -43,7 +45,7 @@ def phrase_key(text: str) -> str:
 
 
 @dataclass(slots=True)
-class UplinkResult:
+class SpeechInResult:
     """What one packet (or a finish) produced."""
 
     speech_started: bool = False
@@ -62,11 +64,20 @@ class UplinkResult:
     """Monotonic time the end of the utterance was decided."""
     final_s: float | None = None
     """Monotonic time the final transcript was ready."""
+    rejected: bool = False
+    """The recogniser heard speech it judged unusable (``final_text`` is what it heard)."""
+    language: str | None = None
+    """Language the recogniser detected, if it tells."""
     errors: list[str] = field(default_factory=list)
 
 
-class UplinkProcessor:
-    """Per-session speech-in chain; ``begin`` an utterance, ``feed`` packets, ``finish``."""
+class SpeechIn:
+    """Per-session speech-in chain; ``begin`` an utterance, ``feed`` packets, ``finish``.
+
+    The grammar phrases can change at any time (:meth:`set_phrases`, e.g. when the device's
+    tools arrive after the utterance began): an utterance in progress is then re-recognised from
+    its start with the new phrases (grammar decoding runs at ~50× real time), so nothing waits
+    for tool discovery and nothing is lost to it."""
 
     def __init__(
         self,
@@ -97,18 +108,38 @@ class UplinkProcessor:
         self._phrases: tuple[str, ...] = ()
         """The dialogue's phrases for this utterance (empty: free text)."""
         self._hyp_complete = False
+        self._utterance: list[Pcm] = []
+        """PCM fed to the ASR stream so far (to re-recognise with new phrases)."""
+        self._utterance_samples = 0
 
     @property
     def active(self) -> bool:
         return self._active
 
-    def begin(self, phrases: Sequence[str] | None, *, endpointing: bool) -> None:
+    def set_phrases(self, phrases: Sequence[str] | None) -> None:
+        """Restrict recognition to ``phrases`` (None or empty: free text) from now on."""
+        given = tuple(phrases or ())
+        if given == self._phrases:
+            return
+        self._phrases = given
+        self._complete_phrases = frozenset(phrase_key(p) for p in given)
+        if self._stream is not None:  # re-recognise the utterance so far with the new grammar
+            self._stream.close()
+            self._stream = None
+            audio, self._utterance, self._utterance_samples = self._utterance, [], 0
+            try:
+                self._stream = self._asr.create_stream(self._phrases or None)
+            except ProviderError as exc:
+                logger.warning("ASR stream unavailable: %s", exc)
+                self._asr_failed = True
+                return
+            result = SpeechInResult()
+            if audio:
+                self._asr_accept(np.concatenate(audio), result)
+
+    def begin(self, *, endpointing: bool) -> None:
         """Start an utterance: ``endpointing`` False (manual mode) means only ``finish`` ends it."""
         self.cancel()
-        given = tuple(phrases or ())
-        if given != self._phrases:  # rebuilt only when the phrases change
-            self._phrases = given
-            self._complete_phrases = frozenset(phrase_key(p) for p in given)
         self._endpointing = endpointing
         self._decoder.reset()
         if self._vad is None:
@@ -122,12 +153,14 @@ class UplinkProcessor:
         self._asr_failed = False
         self._last_speech_ms = 0.0
         self._hyp_complete = False
+        self._utterance = []
+        self._utterance_samples = 0
 
-    def feed(self, packet: bytes, arrival_s: float) -> UplinkResult:
+    def feed(self, packet: bytes, arrival_s: float) -> SpeechInResult:
         """Decode and process one Opus packet. A corrupt packet is reported in ``errors``."""
         from protocol.errors import CorruptAudio
 
-        result = UplinkResult()
+        result = SpeechInResult()
         if not self._active or self._vad is None:
             return result
         try:
@@ -158,9 +191,9 @@ class UplinkProcessor:
         result.speech_run_ms = self._run_ms
         return result
 
-    def finish(self) -> UplinkResult:
+    def finish(self) -> SpeechInResult:
         """End the utterance now (``listen stop``): the final transcript."""
-        result = UplinkResult()
+        result = SpeechInResult()
         if self._active:
             self._end(result, "stop")
         else:
@@ -171,6 +204,8 @@ class UplinkProcessor:
         """Drop the utterance in progress (returns the pooled ASR decoder)."""
         self._active = False
         stream, self._stream = self._stream, None
+        self._utterance = []
+        self._utterance_samples = 0
         if stream is not None:
             stream.close()
 
@@ -183,7 +218,7 @@ class UplinkProcessor:
 
     # ------------------------------------------------------------------ internals
 
-    def _open_asr(self, speech_at_ms: float, result: UplinkResult) -> None:
+    def _open_asr(self, speech_at_ms: float, result: SpeechInResult) -> None:
         self._heard = True
         try:
             self._stream = self._asr.create_stream(self._phrases or None)
@@ -197,9 +232,12 @@ class UplinkProcessor:
         if chunks:
             self._asr_accept(np.concatenate(chunks), result)
 
-    def _asr_accept(self, pcm: Pcm, result: UplinkResult) -> None:
+    def _asr_accept(self, pcm: Pcm, result: SpeechInResult) -> None:
         if self._stream is None:
             return
+        if self._utterance_samples < REDECODE_MAX_SAMPLES:
+            self._utterance.append(pcm)
+            self._utterance_samples += len(pcm)
         try:
             partial = self._stream.accept(pcm)
         except ProviderError as exc:
@@ -226,13 +264,18 @@ class UplinkProcessor:
                 return arrival
         return fallback
 
-    def _end(self, result: UplinkResult, reason: str) -> None:
+    def _end(self, result: SpeechInResult, reason: str) -> None:
         result.detected_s = time.monotonic()
         text = ""
         stream, self._stream = self._stream, None
+        self._utterance = []
+        self._utterance_samples = 0
         if stream is not None:
             try:
-                text = stream.finish().text
+                transcript = stream.finish()
+                text = transcript.text
+                result.rejected = transcript.rejected
+                result.language = transcript.language
             except ProviderError as exc:
                 logger.warning("ASR failed to finalise: %s", exc)
                 result.errors.append(exc.code)

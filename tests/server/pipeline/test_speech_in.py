@@ -1,4 +1,4 @@
-"""UplinkProcessor with the real engines: silero VAD, pocketsphinx grammar mode, 60 ms Opus.
+"""SpeechIn with the real engines: silero VAD, pocketsphinx grammar mode, 60 ms Opus.
 
 Packets "arrive" in real time (packet i at (i + 1) × 60 ms), so audio time and clock agree.
 """
@@ -11,7 +11,7 @@ import pytest
 from device.audio.sources import last_voiced, say
 from protocol.opus import OpusEncoder
 from server.config import AsrSettings, VadSettings
-from server.pipeline.uplink import UplinkProcessor, UplinkResult, phrase_key
+from server.pipeline.speech_in import SpeechIn, SpeechInResult, phrase_key
 from server.providers import registry
 from server.providers.base import AsrProvider, VadProvider
 
@@ -46,11 +46,12 @@ def spoken(text: str) -> np.ndarray:
 
 def run(
     engines: tuple[VadProvider, AsrProvider], pcm: np.ndarray, settings: VadSettings
-) -> tuple[UplinkResult, float]:
+) -> tuple[SpeechInResult, float]:
     """Stream ``pcm`` (+ trailing silence) until the utterance ends → (result, audio s at end)."""
     vad, asr = engines
-    up = UplinkProcessor(vad, asr, settings)
-    up.begin(PHRASES, endpointing=True)
+    up = SpeechIn(vad, asr, settings)
+    up.set_phrases(PHRASES)
+    up.begin(endpointing=True)
     audio = np.concatenate([pcm, silence(1500)])
     encoder = OpusEncoder(RATE, 60, complexity=0, dtx=True)
     try:

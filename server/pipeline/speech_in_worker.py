@@ -1,0 +1,143 @@
+"""The per-session speech-in worker: takes frames and control items from the bounded
+:class:`~.speech_in_queue.SpeechInQueue` in order, runs :class:`~.speech_in.SpeechIn` in the
+shared executor (one call at a time) and posts what it found to the session's inbox as
+:class:`~server.session.events.SpeechProgressed` / :class:`~server.session.events.UtteranceEnded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+
+from protocol.enums import ListenMode
+from server.config import VadSettings
+from server.errors import ErrorCode
+from server.metrics import ServerMetrics
+from server.pipeline.speech_in import SpeechIn, SpeechInResult
+from server.pipeline.speech_in_queue import (
+    Begin,
+    Cancel,
+    Finish,
+    Frame,
+    Item,
+    Phrases,
+    SpeechInQueue,
+)
+from server.providers.base import AsrProvider, VadProvider
+from server.session import events as ev
+
+
+
+class SpeechInWorker:
+    """Feeds one session's audio to VAD/ASR; posts results tagged with their utterance epoch."""
+
+    def __init__(
+        self,
+        vad: VadProvider,
+        asr: AsrProvider,
+        vad_settings: VadSettings,
+        executor: Executor,
+        metrics: ServerMetrics,
+        post: ev.Post,
+        log: logging.LoggerAdapter[logging.Logger],
+        *,
+        max_frames: int = 50,
+        clock: Callable[[], float],
+    ) -> None:
+        self._vad, self._asr, self._vad_settings = vad, asr, vad_settings
+        self._executor, self._metrics, self._post, self._log = executor, metrics, post, log
+        self._clock = clock
+        self.queue = SpeechInQueue(max_frames)
+        self._processor: SpeechIn | None = None
+        self._current = -1
+        """Epoch whose frames are being processed (-1: none)."""
+
+    def put_frame(self, frame: Frame) -> bool:
+        """Queue a frame; False when an older frame was dropped to make room."""
+        return self.queue.put_frame(frame)
+
+    def begin(self, epoch: int, mode: ListenMode) -> None:
+        self.queue.put_control(Begin(epoch, mode))
+
+    def set_phrases(self, phrases: tuple[str, ...] | None) -> None:
+        self.queue.put_control(Phrases(phrases))
+
+    def finish(self, epoch: int) -> None:
+        self.queue.put_control(Finish(epoch))
+
+    def cancel(self) -> None:
+        self.queue.put_control(Cancel())
+
+    async def run(self) -> None:
+        """Process items until cancelled; a failing item is logged, counted and skipped."""
+        loop = asyncio.get_running_loop()
+        self._processor = await loop.run_in_executor(
+            self._executor, SpeechIn, self._vad, self._asr, self._vad_settings
+        )
+        while True:
+            item = await self.queue.get()
+            try:
+                await self._step(item, loop)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._log.exception("speech-in processing failed; continuing")
+                self._metrics.error(ErrorCode.UPLINK_FAILED)
+
+    async def _step(self, item: Item, loop: asyncio.AbstractEventLoop) -> None:
+        processor = self._processor
+        assert processor is not None
+        run = functools.partial(loop.run_in_executor, self._executor)
+        if isinstance(item, Begin):
+            self._current = item.epoch
+            await run(functools.partial(processor.begin, endpointing=item.mode != ListenMode.MANUAL))
+        elif isinstance(item, Phrases):
+            await run(processor.set_phrases, item.phrases)
+        elif isinstance(item, Cancel):
+            self._current = -1
+            await run(processor.cancel)
+        elif isinstance(item, Finish):
+            if item.epoch == self._current:
+                self._current = -1
+                self._report(item.epoch, await run(processor.finish))
+        elif item.epoch == self._current and processor.active:
+            result = await run(processor.feed, item.payload, item.arrival_s)
+            if result.final_text is not None:
+                self._current = -1
+            self._report(item.epoch, result)
+
+    def _report(self, epoch: int, result: SpeechInResult) -> None:
+        for code in result.errors:
+            self._metrics.error(code)
+            if code == "corrupt-audio":
+                self._metrics.frame_dropped(code)
+        now = self._clock()
+        if result.speech_run_ms > 0:
+            self._post(ev.SpeechProgressed(epoch, result.speech_run_ms, now))
+        if result.final_text is None:
+            return
+        marks = {"speech_end_detected": result.detected_s or now, "asr_final": result.final_s or now}
+        if result.speech_end_s is not None:
+            marks["speech_end"] = result.speech_end_s
+        self._log.info("utterance ended (%s): %r", result.end_reason or "-", result.final_text)
+        self._post(
+            ev.UtteranceEnded(
+                epoch,
+                result.final_text,
+                result.heard_speech,
+                now,
+                rejected=result.rejected,
+                asr_failed=result.asr_failed,
+                language=result.language,
+                marks=marks,
+            )
+        )
+
+    async def close(self) -> None:
+        """Release the processor (returns pooled ASR/VAD resources)."""
+        processor, self._processor = self._processor, None
+        if processor is not None:
+            await asyncio.get_running_loop().run_in_executor(self._executor, processor.close)

@@ -1,0 +1,179 @@
+"""Speech out, the producing half of one reply: dialogue → sentences → TTS → Opus packets.
+
+Two stages run concurrently in one task group and hand over through a small bounded queue, so
+the first sentence is synthesised before the rest of the answer exists and sentence N+1 is
+synthesised while sentence N plays:
+
+``think`` (dialogue events → emotion, text → sentences) → ``synthesise`` (TTS, then resample +
+Opus-encode in the executor) → :class:`~server.session.events.SentenceReady` into the session's
+inbox. The session core decides what is sent (``tts start`` first) and hands the sentence to the
+:class:`~.player.Player`; :attr:`SentenceAudio.credit` keeps the producer at most
+:data:`SENTENCES_AHEAD` sentences ahead of playback.
+
+The producer never writes to the socket. It ends with :class:`ReplyEnded`; an exception escapes
+to the shell, which posts :class:`ReplyFailed` (the core then ends the turn cleanly).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+
+from protocol.audio import resample, samples_per_frame, split_frames
+from protocol.binary import encode_frame
+from protocol.enums import Emotion
+from protocol.opus import OpusEncoder
+from server.errors import ErrorCode, ProviderError
+from server.providers.base import DialogueContext, TextDelta
+from server.providers.base import EmotionChosen as DialogueEmotion
+from server.session import events as ev
+from server.session.deps import SessionDeps
+from server.session.ledger import TurnLedger
+from server.session.replies import Fixed, fixed_text
+from server.text import SentenceSplitter
+
+SENTENCES_AHEAD: Final = 2
+"""Sentences synthesised ahead of the one playing."""
+_EMOTIONS = frozenset(e.value for e in Emotion)
+
+
+@dataclass(frozen=True)
+class Downlink:
+    """Negotiated downlink: Opus at ``sample_rate_hz``/``frame_duration_ms``, binary ``version``."""
+
+    sample_rate_hz: int
+    frame_duration_ms: int
+    version: int
+
+
+@dataclass
+class SentenceAudio:
+    """One sentence's framed Opus packets, with the producer's credit and the turn's ledger."""
+
+    packets: list[bytes]
+    credit: asyncio.Semaphore
+    ledger: TurnLedger
+    released: bool = field(default=False)
+
+    def release(self) -> None:
+        """Give the producer room for one more sentence (once)."""
+        if not self.released:
+            self.released = True
+            self.credit.release()
+
+
+class Reply:
+    """Produces one turn's answer; ``await run(text, fixed=…)`` returns when all of it is ready."""
+
+    def __init__(
+        self,
+        turn_id: int,
+        deps: SessionDeps,
+        downlink: Downlink,
+        context: DialogueContext,
+        ledger: TurnLedger,
+        post: ev.Post,
+        log: logging.LoggerAdapter[logging.Logger],
+    ) -> None:
+        self.turn_id = turn_id
+        self._deps = deps
+        self._down = downlink
+        self._context = context
+        self.ledger = ledger
+        self._post = post
+        self._log = log
+        self._emotion_sent = False
+        self._encoder = OpusEncoder(downlink.sample_rate_hz, downlink.frame_duration_ms)
+        self._credit = asyncio.Semaphore(SENTENCES_AHEAD)
+
+    async def run(self, text: str, *, fixed: bool = False) -> None:
+        sentences: asyncio.Queue[str | None] = asyncio.Queue(maxsize=32)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._think(text, fixed, sentences))
+            group.create_task(self._synthesise(sentences))
+
+    # ------------------------------------------------------------------ stages
+
+    def _emotion(self, emotion: str) -> None:
+        self._emotion_sent = True
+        chosen = emotion if emotion in _EMOTIONS else Emotion.NEUTRAL
+        self._post(ev.EmotionChosen(self.turn_id, chosen, time.monotonic()))
+
+    async def _think(self, text: str, fixed: bool, out: asyncio.Queue[str | None]) -> None:
+        splitter = SentenceSplitter()
+        count = 0
+        failed = False
+        if fixed:
+            self.ledger.mark("dialogue_first_token", time.monotonic())
+            self._emotion(Emotion.CONFUSED)
+            for sentence in [*splitter.feed(text), *splitter.flush()]:
+                await out.put(sentence)
+                count += 1
+        else:
+            try:
+                async for event in self._deps.dialogue.respond(text, self._context):
+                    if isinstance(event, DialogueEmotion):
+                        self._emotion(event.emotion)
+                    elif isinstance(event, TextDelta) and event.text:
+                        self.ledger.mark("dialogue_first_token", time.monotonic())
+                        if not self._emotion_sent:
+                            self._emotion(Emotion.NEUTRAL)
+                        for sentence in splitter.feed(event.text):
+                            await out.put(sentence)
+                            count += 1
+                for sentence in splitter.flush():
+                    await out.put(sentence)
+                    count += 1
+            except ProviderError as exc:
+                self._log.warning("dialogue failed (%s): %s", exc.code, exc)
+                self._deps.metrics.error(exc.code)
+                failed = True
+        if count == 0:
+            if not self._emotion_sent:
+                self._emotion(Emotion.CONFUSED)
+            which = Fixed.SOMETHING_WENT_WRONG if failed else Fixed.NO_ANSWER
+            await out.put(fixed_text(which, self._context.language))
+        await out.put(None)  # not in ``finally``: a cancelled consumer would never take it
+
+    async def _synthesise(self, sentences: asyncio.Queue[str | None]) -> None:
+        loop = asyncio.get_running_loop()
+        seq = 0
+        language = self._context.language
+        while (sentence := await sentences.get()) is not None:
+            try:
+                audio = await self._deps.tts.synthesize(sentence, language=language)
+            except ProviderError as exc:
+                self._log.warning("TTS failed for %r (%s): %s", sentence, exc.code, exc)
+                self._deps.metrics.error(exc.code)
+                continue
+            lead_in = self._deps.settings.audio.lead_in_silence_ms if seq == 0 else 0
+            packets = await loop.run_in_executor(
+                self._deps.executor, self._encode, audio.pcm, audio.sample_rate_hz, lead_in
+            )
+            if seq == 0:
+                self.ledger.mark("first_sentence_synthesised", time.monotonic())
+            await self._credit.acquire()
+            speech = SentenceAudio(packets, self._credit, self.ledger)
+            self._post(ev.SentenceReady(self.turn_id, seq, sentence, speech, time.monotonic()))
+            seq += 1
+        if seq == 0:
+            self._deps.metrics.error(ErrorCode.TTS_FAILED)
+        self._post(ev.ReplyEnded(self.turn_id, seq, time.monotonic()))
+
+    def _encode(self, pcm: np.ndarray, rate_hz: int, lead_in_ms: int) -> list[bytes]:
+        """Resample to the downlink rate and cut into exactly-frame-sized Opus packets."""
+        down = self._down
+        samples = samples_per_frame(down.sample_rate_hz, down.frame_duration_ms)
+        pcm = resample(np.asarray(pcm, dtype=np.int16), rate_hz, down.sample_rate_hz)
+        if lead_in_ms > 0:
+            n_lead = -(-lead_in_ms * down.sample_rate_hz // 1000 // samples) * samples
+            pcm = np.concatenate((np.zeros(n_lead, dtype=np.int16), pcm))
+        return [
+            encode_frame(self._encoder.encode(frame), down.version)
+            for frame in split_frames(pcm, samples)
+        ]

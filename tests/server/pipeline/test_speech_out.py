@@ -1,0 +1,138 @@
+"""One reply's producer with fake dialogue/TTS: the events it posts (no sockets, no core)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from protocol.binary import decode_frame
+from protocol.opus import OpusDecoder
+from server.config import load_settings
+from server.metrics import ServerMetrics
+from server.pipeline.speech_out import Downlink, Reply, SentenceAudio
+from server.providers.base import DialogueContext, DialogueEvent, ProviderError, TextDelta
+from server.session import events as ev
+from server.session.deps import SessionDeps
+from server.session.ledger import TurnLedger
+from server.session.replies import Fixed, fixed_text
+from tests.server.fakes import FakeDialogue, ToneTts
+
+LOG = logging.LoggerAdapter(logging.getLogger("test"), {})
+
+
+class Inbox:
+    """Collects posted events; plays every sentence at once (releases its credit)."""
+
+    def __init__(self, *, play: bool = True) -> None:
+        self.events: list[ev.Event] = []
+        self.play = play
+        self.changed = asyncio.Event()
+
+    def __call__(self, event: ev.Event) -> None:
+        self.events.append(event)
+        if self.play and isinstance(event, ev.SentenceReady):
+            event.audio.release()
+        self.changed.set()
+
+    def of(self, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+@pytest.fixture(scope="module")
+def executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(2)
+
+
+def make_reply(executor, dialogue, tts, inbox, *, version=1, language="en") -> Reply:  # type: ignore[no-untyped-def]
+    deps = SessionDeps(
+        load_settings(), None, None, dialogue, tts, executor, ServerMetrics()  # type: ignore[arg-type]
+    )
+    context = DialogueContext(language=language)
+    return Reply(1, deps, Downlink(24000, 60, version), context, TurnLedger(1), inbox, LOG)
+
+
+async def test_sentences_carry_exact_frames_and_the_reply_ends_once(executor) -> None:  # type: ignore[no-untyped-def]
+    inbox = Inbox()
+    await make_reply(executor, FakeDialogue(), ToneTts(), inbox, version=3).run("what time is it")
+    (ready,) = inbox.of(ev.SentenceReady)
+    assert ready.text == "It is twelve o'clock." and isinstance(ready.audio, SentenceAudio)
+    decoder = OpusDecoder(24000, 60)
+    packets = [decode_frame(p, 3).payload for p in ready.audio.packets]
+    assert all(len(decoder.decode(p)) == 1440 for p in packets)
+    # lead-in 120 ms + 21 characters x 60 ms of tone, rounded up to whole frames
+    assert len(packets) == 2 + -(-21 * 60 // 60)
+    assert inbox.of(ev.ReplyEnded) == [ev.ReplyEnded(1, 1, inbox.of(ev.ReplyEnded)[0].now_s)]
+    assert inbox.of(ev.EmotionChosen)[0].emotion == "happy"
+
+
+async def test_first_sentence_is_ready_before_the_answer_is_complete(executor) -> None:  # type: ignore[no-untyped-def]
+    inbox = Inbox(play=False)
+    reply = make_reply(executor, FakeDialogue(delay_s=0.03), ToneTts(ms_per_char=5), inbox)
+    task = asyncio.create_task(reply.run("tell me a story"))
+    async with asyncio.timeout(5):
+        while not inbox.of(ev.SentenceReady):
+            inbox.changed.clear()
+            await inbox.changed.wait()
+    assert not task.done()
+    # nothing is played: the producer stops two sentences ahead (its credit), not at the end
+    await asyncio.sleep(0.5)
+    assert len(inbox.of(ev.SentenceReady)) == 2 and not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+class FailingDialogue(FakeDialogue):
+    async def respond(
+        self, utterance: str, context: DialogueContext
+    ) -> AsyncIterator[DialogueEvent]:
+        yield TextDelta("")
+        raise ProviderError("the model is down", code="llm-unreachable")
+
+    def phrases(self, tools: Sequence[Any]) -> list[str]:
+        return []
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+async def test_dialogue_provider_failure_is_spoken_as_an_apology(executor, language) -> None:  # type: ignore[no-untyped-def]
+    inbox, tts = Inbox(), ToneTts(ms_per_char=5)
+    await make_reply(executor, FailingDialogue(), tts, inbox, language=language).run("hello")
+    assert tts.texts == [fixed_text(Fixed.SOMETHING_WENT_WRONG, language)]
+    assert len(inbox.of(ev.SentenceReady)) == 1 and inbox.of(ev.ReplyEnded)
+
+
+async def test_tts_failure_skips_the_sentence(executor) -> None:  # type: ignore[no-untyped-def]
+    inbox = Inbox()
+    tts = ToneTts(ms_per_char=5, fail_on="number 2 ")
+    await make_reply(executor, FakeDialogue(), tts, inbox).run("tell me a story")
+    spoken = [r.text for r in inbox.of(ev.SentenceReady)]
+    assert len(spoken) == 7 and not any("number 2 " in s for s in spoken)
+    assert [r.seq for r in inbox.of(ev.SentenceReady)] == list(range(7))
+    assert inbox.of(ev.ReplyEnded)[0].sentences == 7
+
+
+async def test_all_tts_failing_ends_with_no_sentence(executor) -> None:  # type: ignore[no-untyped-def]
+    inbox = Inbox()
+    await make_reply(executor, FakeDialogue(), ToneTts(fail_on=""), inbox).run("what time is it")
+    assert not inbox.of(ev.SentenceReady) and inbox.of(ev.ReplyEnded)[0].sentences == 0
+
+
+class CrashingTts(ToneTts):
+    async def synthesize(self, text: str, *, language: str | None = None):  # type: ignore[no-untyped-def]
+        if len(self.texts) >= 1:
+            raise RuntimeError("engine segfaulted")
+        return await super().synthesize(text, language=language)
+
+
+async def test_an_unexpected_tts_error_escapes_to_the_shell(executor) -> None:  # type: ignore[no-untyped-def]
+    inbox = Inbox()
+    with pytest.raises(ExceptionGroup):
+        await make_reply(executor, FakeDialogue(), CrashingTts(ms_per_char=5), inbox).run(
+            "tell me a story"
+        )
+    assert len(inbox.of(ev.SentenceReady)) == 1 and not inbox.of(ev.ReplyEnded)

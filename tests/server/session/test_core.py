@@ -1,0 +1,372 @@
+"""The pure session core: every rule without an event loop (events in, actions out)."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from protocol.enums import ListenMode
+from protocol.messages import (
+    Abort,
+    DeviceHello,
+    DeviceMcp,
+    ListenDetect,
+    ListenStart,
+    ListenStop,
+    ServerHello,
+    Stt,
+    TtsStart,
+    TtsStop,
+)
+from server.session import events as ev
+from server.session.core import CoreSettings, Phase, SessionCore
+from server.session.replies import Fixed, fixed_text
+
+
+class Run:
+    """Feeds a core and keeps every action; ``t`` is the fake clock (s)."""
+
+    def __init__(self, **settings: object) -> None:
+        self.core = SessionCore(CoreSettings(session_id="s1", **settings))  # type: ignore[arg-type]
+        self.t = 0.0
+        self.actions: list[ev.Action] = []
+        self.feed(ev.SessionOpened(self.t))
+
+    def feed(self, *events: ev.Event) -> list[ev.Action]:
+        out: list[ev.Action] = []
+        for event in events:
+            out += self.core.handle(event)
+        self.actions += out
+        return out
+
+    def msg(self, message: object, dt: float = 0.01) -> list[ev.Action]:
+        self.t += dt
+        return self.feed(ev.MessageReceived(message, self.t))
+
+    def hello(self, **fields: object) -> list[ev.Action]:
+        return self.msg(DeviceHello.model_validate({"type": "hello", **fields}))
+
+    def utterance(self, text: str, **kw: object) -> list[ev.Action]:
+        self.t += 0.5
+        heard = bool(kw.pop("heard", True))
+        return self.feed(ev.UtteranceEnded(self.core.epoch, text, heard, self.t, **kw))  # type: ignore[arg-type]
+
+    def speak(self, turn_id: int, sentences: int, *, play: bool = True) -> None:
+        for seq in range(sentences):
+            self.t += 0.1
+            self.feed(ev.SentenceReady(turn_id, seq, f"s{seq}", object(), self.t))
+            if play:
+                self.t += 1.0
+                self.feed(ev.SentencePlayed(turn_id, seq, self.t))
+
+    def sent(self, kind: type) -> list[object]:
+        return [a.message for a in self.actions if isinstance(a, ev.Send) and isinstance(a.message, kind)]
+
+    def of(self, kind: type) -> list[object]:
+        return [a for a in self.actions if isinstance(a, kind)]
+
+    def stops(self) -> int:
+        return len(self.sent(TtsStop))
+
+
+def started(mode: ListenMode = ListenMode.AUTO, text: str = "what time is it") -> Run:
+    run = Run()
+    run.hello()
+    run.msg(ListenStart(mode=mode))
+    run.utterance(text)
+    return run
+
+
+# ----------------------------------------------------------------------------- hello
+
+
+def test_hello_is_answered_once_with_websocket_transport_and_the_hello_timer_is_cancelled() -> None:
+    run = Run()
+    out = run.hello()
+    hello = run.sent(ServerHello)
+    assert len(hello) == 1 and hello[0].transport == "websocket" and hello[0].session_id == "s1"
+    assert ev.CancelTimer("hello") in out and run.core.phase is Phase.OPEN
+
+
+def test_no_hello_within_the_deadline_closes_the_socket() -> None:
+    run = Run(hello_timeout_s=10.0)
+    assert ev.SetTimer("hello", 10.0) in run.actions
+    out = run.feed(ev.TimerFired("hello", 10.0))
+    assert ev.Close(1000, "hello timeout") in out and run.core.phase is Phase.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("fields", "header", "version"),
+    [({"version": 3}, None, 3), ({}, 2, 2), ({}, None, 1), ({}, 7, 1)],
+)
+def test_binary_version_comes_from_hello_then_header_then_one(
+    fields: dict[str, int], header: int | None, version: int
+) -> None:
+    core = SessionCore(CoreSettings(session_id="s"))
+    core.handle(ev.SessionOpened(0.0, header))
+    core.handle(ev.MessageReceived(DeviceHello.model_validate({"type": "hello", **fields}), 0.1))
+    assert core.version == version
+
+
+def test_messages_and_audio_before_hello_are_ignored() -> None:
+    run = Run()
+    out = run.msg(ListenStart(mode=ListenMode.AUTO))
+    out += run.feed(ev.BinaryReceived(b"\x01\x02", 0.1))
+    assert not run.of(ev.OpenUtterance) and ev.DropAudio("before-hello") in out
+
+
+def test_mcp_discovery_starts_once_and_never_blocks_an_utterance() -> None:
+    run = Run()
+    run.hello(features={"mcp": True})
+    run.hello(features={"mcp": True})
+    assert len(run.of(ev.StartToolDiscovery)) == 1
+    run.msg(ListenStart(mode=ListenMode.AUTO))
+    out = run.utterance("turn on the lamp")  # no ToolsChanged ever came
+    assert any(isinstance(a, ev.StartReply) for a in out)
+    assert run.feed(ev.ToolsChanged(9.0)) == [ev.RefreshGrammar()]
+
+
+def test_mcp_and_iot_messages_go_to_the_tools() -> None:
+    run = Run()
+    run.hello()
+    message = DeviceMcp(payload={"jsonrpc": "2.0", "id": 1, "result": {}})
+    assert run.msg(message) == [ev.FeedTools(message)]
+
+
+# ----------------------------------------------------------------------------- audio
+
+
+def test_audio_is_fed_only_while_listening_and_decoded_per_version() -> None:
+    run = Run()
+    run.hello(version=3)
+    assert run.feed(ev.BinaryReceived(b"\x00\x00\x00\x02ab", 1.0)) == [ev.DropAudio("not-listening")]
+    run.msg(ListenStart(mode=ListenMode.AUTO))
+    out = run.feed(ev.BinaryReceived(b"\x00\x00" + struct.pack(">H", 2) + b"ab", 1.1))
+    assert out == [ev.FeedAudio(run.core.epoch, b"ab", 1.1)]
+    bad = run.feed(ev.BinaryReceived(b"\x00\x00\x00\x09ab", 1.2))
+    assert [type(a) for a in bad] == [ev.CountError, ev.DropAudio]
+
+
+# ----------------------------------------------------------------------------- utterances
+
+
+def test_text_sends_stt_closes_the_mic_and_starts_a_reply_in_auto_mode() -> None:
+    run = started()
+    assert run.sent(Stt)[0].text == "what time is it"
+    assert run.of(ev.CloseMicrophone) and not run.core.listening
+    (start,) = run.of(ev.StartReply)
+    assert (start.turn_id, start.text, start.fixed, start.language) == (1, "what time is it", False, "en")
+
+
+def test_stale_utterance_of_an_older_epoch_is_ignored() -> None:
+    run = Run()
+    run.hello()
+    run.msg(ListenStart(mode=ListenMode.AUTO))
+    run.msg(ListenStart(mode=ListenMode.AUTO))
+    run.feed(ev.UtteranceEnded(1, "tell me a story", True, 2.0))
+    assert not run.of(ev.StartReply) and not run.sent(Stt)
+
+
+def test_empty_transcript_in_auto_mode_keeps_listening_silently() -> None:
+    run = started(text="")
+    assert not run.of(ev.StartReply) and run.core.listening
+
+
+def test_rejected_speech_gets_stt_and_didnt_catch_that_in_its_language_and_is_never_acted_on() -> None:
+    run = Run()
+    run.hello()
+    run.msg(ListenStart(mode=ListenMode.AUTO))
+    run.utterance("什么东西", rejected=True, language="zh")
+    assert run.sent(Stt)[0].text == "什么东西"
+    (start,) = run.of(ev.StartReply)
+    assert start.fixed and start.text == fixed_text(Fixed.DIDNT_CATCH_THAT, "zh")
+
+
+def test_noise_is_not_answered_even_in_manual_mode() -> None:
+    run = Run()
+    run.hello()
+    run.msg(ListenStart(mode=ListenMode.MANUAL))
+    run.msg(ListenStop())
+    run.utterance("", heard=False)
+    assert not run.of(ev.StartReply)
+
+
+def test_manual_mode_apologises_for_heard_but_unrecognised_speech() -> None:
+    run = Run()
+    run.hello()
+    run.msg(ListenStart(mode=ListenMode.MANUAL))
+    assert run.msg(ListenStop()) == [ev.FinishUtterance(1)]
+    run.utterance("")
+    assert run.of(ev.StartReply)[0].text == fixed_text(Fixed.DIDNT_CATCH_THAT, "en")
+
+
+def test_failed_recognition_of_heard_speech_is_spoken() -> None:
+    run = started(text="")
+    run2 = Run()
+    run2.hello()
+    run2.msg(ListenStart(mode=ListenMode.AUTO))
+    run2.utterance("", asr_failed=True)
+    assert not run.of(ev.StartReply)
+    assert run2.of(ev.StartReply)[0].text == fixed_text(Fixed.CANNOT_LISTEN, "en")
+
+
+# ----------------------------------------------------------------------------- replies
+
+
+def test_tts_start_precedes_the_first_sentence_and_stop_follows_the_last_played() -> None:
+    run = started()
+    run.speak(1, 2, play=False)
+    assert run.stops() == 0
+    kinds = [type(a) for a in run.actions if isinstance(a, ev.Send | ev.PlaySentence)]
+    assert kinds.count(ev.PlaySentence) == 2 and len(run.sent(TtsStart)) == 1
+    run.feed(ev.ReplyEnded(1, 2, 3.0))
+    assert run.stops() == 0, "the board is still playing: no tts stop yet"
+    run.feed(ev.SentencePlayed(1, 0, 4.0))
+    assert run.stops() == 0
+    run.feed(ev.SentencePlayed(1, 1, 5.0))
+    assert run.stops() == 1 and run.core.turn is None
+    assert ev.ReplyFinished(1, True) in run.actions
+
+
+def test_reply_ended_after_everything_played_stops_at_once() -> None:
+    run = started()
+    run.speak(1, 1)
+    run.feed(ev.ReplyEnded(1, 1, 9.0))
+    assert run.stops() == 1
+
+
+# Failure points: each must end a turn that spoke with exactly one tts stop, and a turn that
+# did not speak with none (an apology turn follows, which has its own start and stop).
+
+
+def test_dialogue_raising_before_any_sentence_sends_no_stop_and_apologises() -> None:
+    run = started()
+    run.feed(ev.ReplyFailed(1, "turn-failed", 1.0))
+    assert run.stops() == 0 and ev.CancelReply(1) in run.actions
+    apology = run.of(ev.StartReply)[-1]
+    assert apology.turn_id == 2 and apology.fixed
+    run.speak(2, 1)
+    run.feed(ev.ReplyEnded(2, 1, 9.0))
+    assert run.stops() == 1 and len(run.sent(TtsStart)) == 1
+
+
+def test_tts_raising_on_the_first_sentence_sends_no_stop() -> None:
+    run = started()
+    run.feed(ev.ReplyFailed(1, "tts-engine-failed", 1.0))
+    assert run.stops() == 0 and not run.sent(TtsStart)
+
+
+def test_tts_raising_on_a_later_sentence_sends_exactly_one_stop() -> None:
+    run = started()
+    run.speak(1, 1, play=False)
+    run.feed(ev.ReplyFailed(1, "turn-failed", 2.0))
+    assert run.stops() == 1
+    run.feed(ev.SentencePlayed(1, 0, 3.0), ev.ReplyEnded(1, 1, 3.1), ev.ReplyFailed(1, "x", 3.2))
+    assert run.stops() == 1, "late events of the ended turn change nothing"
+    assert len(run.of(ev.StartReply)) == 1, "it spoke: no apology turn"
+
+
+def test_a_failing_apology_does_not_apologise_again() -> None:
+    run = started()
+    run.feed(ev.ReplyFailed(1, "x", 1.0))
+    run.feed(ev.ReplyFailed(2, "x", 2.0))
+    assert len(run.of(ev.StartReply)) == 2 and run.stops() == 0
+    assert run.core.listening, "nothing could be said: the board still listens"
+
+
+def test_a_tool_that_raises_is_an_ordinary_spoken_reply() -> None:
+    run = started(text="turn on the lamp")
+    run.speak(1, 1)  # "Sorry, the lamp could not be switched on."
+    run.feed(ev.ReplyEnded(1, 1, 9.0))
+    assert run.stops() == 1
+
+
+@pytest.mark.parametrize("spoke", [False, True])
+def test_a_hanging_tool_ends_the_turn_at_the_reply_deadline(spoke: bool) -> None:
+    run = started(text="turn on the lamp")
+    if spoke:
+        run.speak(1, 1)
+    timers = [a for a in run.actions if isinstance(a, ev.SetTimer) and a.name == "reply"]
+    out = run.feed(ev.TimerFired("reply", timers[-1].at_s))
+    assert ev.CancelReply(1) in out
+    assert run.stops() == (1 if spoke else 0)
+    assert len(run.of(ev.StartReply)) == (1 if spoke else 2)
+
+
+@pytest.mark.parametrize("spoke", [False, True])
+def test_socket_closing_mid_reply(spoke: bool) -> None:
+    run = started()
+    if spoke:
+        run.speak(1, 1, play=False)
+    run.feed(ev.ChannelLost(5.0))
+    assert run.stops() == (1 if spoke else 0)
+    assert ev.CancelReply(1) in run.actions and run.core.phase is Phase.CLOSED
+    assert run.feed(ev.SentencePlayed(1, 0, 6.0)) == []
+
+
+def test_sentences_of_a_cancelled_turn_are_never_played() -> None:
+    run = started()
+    run.msg(Abort())
+    out = run.feed(ev.SentenceReady(1, 0, "late", object(), 2.0))
+    assert out == [] and not run.sent(TtsStart)
+
+
+# ----------------------------------------------------------------------------- interruptions
+
+
+def test_abort_while_speaking_stops_at_once_and_only_once() -> None:
+    run = started()
+    run.speak(1, 1, play=False)
+    out = run.msg(Abort())
+    assert ev.Send(TtsStop()) in out and ev.CancelReply(1) in out
+    run.msg(Abort())
+    assert run.stops() == 1 and run.core.turn is None
+
+
+def test_wake_word_and_listen_start_during_a_turn_cancel_it() -> None:
+    run = started()
+    run.speak(1, 1, play=False)
+    run.msg(ListenDetect(text="hey"))
+    out = run.msg(ListenStart(mode=ListenMode.AUTO))
+    assert run.stops() == 1 and ev.CloseMicrophone() in run.actions
+    assert out[-1] == ev.OpenUtterance(run.core.epoch, ListenMode.AUTO)
+
+
+def test_realtime_drops_echo_and_lets_sustained_speech_barge_in() -> None:
+    run = started(mode=ListenMode.REALTIME, text="tell me a story")
+    assert run.core.listening
+    run.speak(1, 1, play=False)
+    t0 = run.t
+    epoch = run.core.epoch
+    run.feed(ev.UtteranceEnded(epoch, "what time is it", True, t0 + 0.1))  # our own voice
+    assert run.core.turn is not None and len(run.of(ev.StartReply)) == 1
+    epoch = run.core.epoch
+    run.feed(ev.SpeechProgressed(epoch, 500.0, t0 + 0.1))  # inside the echo guard
+    assert run.core.turn is not None
+    run.feed(ev.SpeechProgressed(epoch, 300.0, t0 + 1.0))  # too short
+    assert run.core.turn is not None
+    run.feed(ev.SpeechProgressed(epoch, 500.0, t0 + 1.0))
+    assert run.core.turn is None and run.stops() == 1
+    run.feed(ev.UtteranceEnded(epoch, "what time is it", True, t0 + 2.0))
+    assert run.of(ev.StartReply)[-1].text == "what time is it"
+
+
+def test_barge_in_speech_is_ignored_outside_realtime() -> None:
+    run = started()
+    run.speak(1, 1, play=False)
+    assert run.feed(ev.SpeechProgressed(run.core.epoch, 2000.0, 9.0)) == []
+
+
+# ----------------------------------------------------------------------------- idle
+
+
+def test_idle_timer_closes_only_after_silence_both_ways() -> None:
+    run = Run(idle_timeout_s=120.0)
+    run.hello()
+    run.t = 100.0
+    run.msg(ListenStart(mode=ListenMode.AUTO), dt=0.0)
+    out = run.feed(ev.TimerFired("idle", 120.01))
+    assert ev.SetTimer("idle", 220.0) in out
+    out = run.feed(ev.TimerFired("idle", 220.0))
+    assert ev.Close(1000, "idle timeout") in out
