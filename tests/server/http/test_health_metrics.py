@@ -81,3 +81,34 @@ def test_board_urls_wildcard_and_specific_host() -> None:
     assert board_urls(settings, websocket_port=9000, http_port=80) == [
         "OTA URL http://192.168.1.10:80/ota/  ->  WebSocket ws://192.168.1.10:9000/xiaozhi/v1/"
     ]
+
+
+async def test_metrics_have_process_series_and_no_created(server) -> None:
+    async with (
+        server() as running,
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{running.port}/metrics") as response,
+    ):
+        running.metrics.turn_completed()
+        text = await response.text()
+    names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line[:1] != "#"}
+    for name in ("process_resident_memory_bytes", "process_cpu_seconds_total", "python_info"):
+        assert name in names
+    assert "python_gc_collections_total" in names
+    assert not [n for n in names if n.endswith("_created")]
+    assert "xiaozhi_turns_total" in names
+
+
+async def test_scrapes_are_logged_at_debug_other_requests_at_info(server, caplog) -> None:
+    import logging
+
+    async with server() as running, aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{running.port}"
+        with caplog.at_level(logging.DEBUG, logger="server.http.access"):
+            for path in ("/metrics", "/healthz", "/"):
+                async with http.get(base + path) as response:
+                    await response.read()
+    levels = {
+        r.getMessage().split(" ")[1]: r.levelno for r in caplog.records if r.name.endswith("access")
+    }
+    assert levels == {"/metrics": logging.DEBUG, "/healthz": logging.DEBUG, "/": logging.INFO}
