@@ -71,7 +71,7 @@ class ServerMetrics:
     """
 
     def __init__(self) -> None:
-        disable_created_metrics()  # a process-wide switch of prometheus_client; idempotent
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # process-wide, idempotent
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)

@@ -98,3 +98,109 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert "port in use" in last and "Traceback" not in result.stderr, time.monotonic() - t0
+
+
+def _banner(tmp_path: Path, **env: str) -> tuple[list[str], str]:
+    """Start the server with ``env``, read the banner, stop it; (banner lines, stderr)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--port", "0", "--http-port", "0"],
+        cwd=REPO,
+        env={**_env(tmp_path), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        ready = proc.stdout.readline()
+        assert "ready" in ready, ready + proc.stderr.read()
+        proc.send_signal(signal.SIGTERM)  # the banner is written before the signal is handled
+        lines = [line.strip() for line in proc.stdout.read().splitlines()]
+        err = proc.stderr.read()
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return lines, err
+
+
+@pytest.mark.e2e
+def test_banner_warns_when_free_text_has_nothing_to_answer_it(tmp_path: Path) -> None:
+    lines, err = _banner(tmp_path, XIAOZHI_ASR__MODE="lm")
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 1 and "asr.mode=lm" in warnings[0], lines
+    assert "dialogue.provider=openai" in warnings[0]
+    assert "WARNING" in err and "asr.mode=lm" in err
+
+
+@pytest.mark.e2e
+def test_banner_warns_when_the_llm_is_unreachable(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = sock.getsockname()[1]
+    lines, err = _banner(
+        tmp_path,
+        XIAOZHI_DIALOGUE__PROVIDER="openai",
+        XIAOZHI_DIALOGUE__OPENAI__BASE_URL=f"http://127.0.0.1:{dead}/v1",
+    )
+    warnings = [line for line in lines if line.startswith("warning:")]
+    assert len(warnings) == 1 and "not reachable" in warnings[0], lines
+    assert "local dialogue answers" in warnings[0]
+    assert "Traceback" not in err
+
+
+HELP_COMMANDS = (
+    [],
+    ["devices"],
+    ["devices", "list"],
+    ["devices", "bind"],
+    ["commands"],
+    ["config-docs"],
+)
+
+
+@pytest.mark.parametrize("command", HELP_COMMANDS, ids=lambda c: " ".join(c) or "server")
+def test_help_texts_are_plain_with_an_example(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        code = main([*command, "--help"])  # delegated subcommands return their status
+    except SystemExit as exc:  # argparse's own --help exits
+        code = exc.code
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "`" not in text  # no raw reStructuredText
+    assert "example" in text
+    assert "xiaozhi-server " + " ".join(command) in text
+
+
+def test_every_server_option_is_documented_with_its_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for option, default in (
+        ("--port", "8000"),
+        ("--http-port", "8003"),
+        ("--log-level", "INFO"),
+        ("--config", "config.example.yaml"),
+    ):
+        options = text[text.index("\noptions:") :]
+        line = options[options.index("\n  " + option) :].split("\n  -")[1]
+        assert default in line, line
+    for command in ("devices", "models", "commands", "config-docs"):
+        assert f"\n    {command} " in text
+
+
+def test_commands_lists_the_grammar_grouped(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["commands"]) == 0
+    text = capsys.readouterr().out
+    assert "fifty" not in text and len(text.splitlines()) < 150
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert main(["commands", "--markdown"]) == 0
+    text = capsys.readouterr().out
+    assert "set the volume to <0-100>" in text
+    assert "set the thermostat mode to <heat|cool|auto|off>" in text
+    assert "what time is it" in text and "turn on the kitchen lamp" in text
+    assert "fifty" not in text  # numbers are ranges, not 101 sentences
