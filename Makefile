@@ -42,14 +42,15 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check protocol iot
-	$(BIN)/mypy --strict protocol iot
+	$(BIN)/ruff format --check protocol iot server/session server/pipeline
+	$(BIN)/mypy --strict protocol iot server device conformance bench demo
+	$(BIN)/lint-imports --config .importlinter
 
 bench: setup
 	$(BIN)/xiaozhi-bench
 
 demo: setup
-	$(BIN)/python -m device.demo
+	$(BIN)/python -m demo
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache
