@@ -25,6 +25,7 @@ from server.devices import DeviceRegistry
 from server.memory import MemoryReturner
 from server.metrics import ServerMetrics
 from server.providers import registry
+from server.providers.chain import check_chain
 from server.providers.base import AsrProvider, DialogueProvider, TtsProvider, VadProvider
 from server.providers.dialogue.fallback import build_dialogue
 from server.session.connection import Channel, Connection, PeerInfo
@@ -83,6 +84,9 @@ class Server:
         settings = self.settings
         if self.providers is None:
             self.providers = await asyncio.to_thread(build_providers, settings)
+        p = self.providers
+        for warning in check_chain(p.asr, p.dialogue, p.tts, settings.asr.language):
+            logger.warning("%s", warning)
         probe = getattr(self.providers.dialogue, "probe", None)
         if probe is not None:  # an LLM with a local fallback: is it reachable now?
             await probe()

@@ -1,4 +1,4 @@
-"""The layering contract of ``make lint`` (``.importlinter``): kept by the tree, and able to fail."""
+"""The layering contract of ``make lint`` (``.importlinter``): kept, and able to fail."""
 
 from __future__ import annotations
 

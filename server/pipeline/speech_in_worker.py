@@ -30,7 +30,6 @@ from server.providers.base import AsrProvider, VadProvider
 from server.session import events as ev
 
 
-
 class SpeechInWorker:
     """Feeds one session's audio to VAD/ASR; posts results tagged with their utterance epoch."""
 
@@ -93,7 +92,9 @@ class SpeechInWorker:
         run = functools.partial(loop.run_in_executor, self._executor)
         if isinstance(item, Begin):
             self._current = item.epoch
-            await run(functools.partial(processor.begin, endpointing=item.mode != ListenMode.MANUAL))
+            await run(
+                functools.partial(processor.begin, endpointing=item.mode != ListenMode.MANUAL)
+            )
         elif isinstance(item, Phrases):
             await run(processor.set_phrases, item.phrases)
         elif isinstance(item, Cancel):
@@ -119,7 +120,10 @@ class SpeechInWorker:
             self._post(ev.SpeechProgressed(epoch, result.speech_run_ms, now))
         if result.final_text is None:
             return
-        marks = {"speech_end_detected": result.detected_s or now, "asr_final": result.final_s or now}
+        marks = {
+            "speech_end_detected": result.detected_s or now,
+            "asr_final": result.final_s or now,
+        }
         if result.speech_end_s is not None:
             marks["speech_end"] = result.speech_end_s
         self._log.info("utterance ended (%s): %r", result.end_reason or "-", result.final_text)

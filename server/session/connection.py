@@ -23,8 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from protocol.errors import MessageError
-from protocol.messages import DeviceMcp, IotDescriptors, IotStates, WireModel
-from protocol.messages import decode_device_message, encode_message
+from protocol.messages import (
+    DeviceMcp,
+    IotDescriptors,
+    IotStates,
+    WireModel,
+    decode_device_message,
+    encode_message,
+)
 from server.errors import ErrorCode
 from server.pipeline.player import Player
 from server.pipeline.speech_in_queue import Frame

@@ -8,9 +8,9 @@ import pytest
 
 from protocol.enums import ListenMode
 from server.metrics import ServerMetrics
-from server.session.ledger import TurnLedger
 from server.pipeline.pacer import Pacer
 from server.pipeline.speech_in_queue import Begin, Finish, Frame, SpeechInQueue
+from server.session.ledger import TurnLedger
 
 
 class Clock:

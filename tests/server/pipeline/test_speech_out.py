@@ -50,7 +50,13 @@ def executor() -> ThreadPoolExecutor:
 
 def make_reply(executor, dialogue, tts, inbox, *, version=1, language="en") -> Reply:  # type: ignore[no-untyped-def]
     deps = SessionDeps(
-        load_settings(), None, None, dialogue, tts, executor, ServerMetrics()  # type: ignore[arg-type]
+        load_settings(),
+        None,
+        None,
+        dialogue,
+        tts,
+        executor,
+        ServerMetrics(),  # type: ignore[arg-type]
     )
     context = DialogueContext(language=language)
     return Reply(1, deps, Downlink(24000, 60, version), context, TurnLedger(1), inbox, LOG)

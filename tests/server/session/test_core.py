@@ -61,7 +61,11 @@ class Run:
                 self.feed(ev.SentencePlayed(turn_id, seq, self.t))
 
     def sent(self, kind: type) -> list[object]:
-        return [a.message for a in self.actions if isinstance(a, ev.Send) and isinstance(a.message, kind)]
+        return [
+            a.message
+            for a in self.actions
+            if isinstance(a, ev.Send) and isinstance(a.message, kind)
+        ]
 
     def of(self, kind: type) -> list[object]:
         return [a for a in self.actions if isinstance(a, kind)]
@@ -140,7 +144,9 @@ def test_mcp_and_iot_messages_go_to_the_tools() -> None:
 def test_audio_is_fed_only_while_listening_and_decoded_per_version() -> None:
     run = Run()
     run.hello(version=3)
-    assert run.feed(ev.BinaryReceived(b"\x00\x00\x00\x02ab", 1.0)) == [ev.DropAudio("not-listening")]
+    assert run.feed(ev.BinaryReceived(b"\x00\x00\x00\x02ab", 1.0)) == [
+        ev.DropAudio("not-listening")
+    ]
     run.msg(ListenStart(mode=ListenMode.AUTO))
     out = run.feed(ev.BinaryReceived(b"\x00\x00" + struct.pack(">H", 2) + b"ab", 1.1))
     assert out == [ev.FeedAudio(run.core.epoch, b"ab", 1.1)]
@@ -156,7 +162,12 @@ def test_text_sends_stt_closes_the_mic_and_starts_a_reply_in_auto_mode() -> None
     assert run.sent(Stt)[0].text == "what time is it"
     assert run.of(ev.CloseMicrophone) and not run.core.listening
     (start,) = run.of(ev.StartReply)
-    assert (start.turn_id, start.text, start.fixed, start.language) == (1, "what time is it", False, "en")
+    assert (start.turn_id, start.text, start.fixed, start.language) == (
+        1,
+        "what time is it",
+        False,
+        "en",
+    )
 
 
 def test_stale_utterance_of_an_older_epoch_is_ignored() -> None:
@@ -173,7 +184,9 @@ def test_empty_transcript_in_auto_mode_keeps_listening_silently() -> None:
     assert not run.of(ev.StartReply) and run.core.listening
 
 
-def test_rejected_speech_gets_stt_and_didnt_catch_that_in_its_language_and_is_never_acted_on() -> None:
+def test_rejected_speech_gets_stt_and_didnt_catch_that_in_its_language_and_is_never_acted_on() -> (
+    None
+):
     run = Run()
     run.hello()
     run.msg(ListenStart(mode=ListenMode.AUTO))

@@ -1,0 +1,43 @@
+"""Start-up check that the chosen ASR, dialogue and TTS agree, from their declared capabilities.
+
+Returns warnings for chains that work but will disappoint (free text recognised with nothing to
+answer it, an LLM that only ever hears the command phrases) and raises
+:class:`~server.errors.ConfigError` for chains that cannot work at all (a reply language no TTS
+speaks, a language the recogniser does not know).
+"""
+
+from __future__ import annotations
+
+from server.errors import ConfigError
+from server.providers.base import AsrProvider, DialogueProvider, TtsProvider
+from server.session.replies import base_language
+
+
+def check_chain(
+    asr: AsrProvider, dialogue: DialogueProvider, tts: TtsProvider, language: str
+) -> list[str]:
+    """Warnings (empty: all agree) for this chain serving ``language`` (en, zh or auto)."""
+    a, d, t = asr.capabilities, dialogue.capabilities, tts.capabilities
+    warnings: list[str] = []
+    wanted = set(a.languages) if language == "auto" else {base_language(language)}
+    if missing := wanted - set(a.languages):
+        raise ConfigError(
+            f"the {asr.name} recogniser does not understand {', '.join(sorted(missing))}; "
+            f"it knows {', '.join(sorted(a.languages))} (xiaozhi-server models lists others)"
+        )
+    if missing := (wanted & set(a.languages)) - set(t.languages):
+        raise ConfigError(
+            f"the {tts.name} voice cannot speak {', '.join(sorted(missing))}; "
+            f"it speaks {', '.join(sorted(t.languages))}"
+        )
+    if a.free_text and not a.grammar and not d.free_text:
+        warnings.append(
+            f"{asr.name} recognises free text but the {dialogue.name} dialogue only answers its "
+            "commands: other questions get 'I can't help with that'"
+        )
+    if d.free_text and a.grammar and not a.free_text:
+        warnings.append(
+            f"the {dialogue.name} dialogue answers free text, but {asr.name} only recognises the "
+            "command phrases: set asr.mode=lm or a free-text recogniser"
+        )
+    return warnings
