@@ -11,7 +11,13 @@ import importlib
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from server.providers.base import ProviderUnavailable
+from server.providers.base import (
+    AsrProvider,
+    DialogueProvider,
+    ProviderUnavailable,
+    TtsProvider,
+    VadProvider,
+)
 
 P = TypeVar("P")
 
@@ -47,8 +53,8 @@ class Registry(Generic[P]):
         return self.factory(name)(settings, **kwargs)
 
 
-VAD: Registry[Any] = Registry("vad", {"silero": "server.providers.vad.silero:SileroVad"})
-ASR: Registry[Any] = Registry(
+VAD: Registry[VadProvider] = Registry("vad", {"silero": "server.providers.vad.silero:SileroVad"})
+ASR: Registry[AsrProvider] = Registry(
     "asr",
     {
         "pocketsphinx": "server.providers.asr.pocketsphinx:PocketsphinxAsr",
@@ -56,14 +62,14 @@ ASR: Registry[Any] = Registry(
         "sherpa-onnx": "server.providers.asr.sherpa:SherpaOnnxAsr",
     },
 )
-DIALOGUE: Registry[Any] = Registry(
+DIALOGUE: Registry[DialogueProvider] = Registry(
     "dialogue",
     {
         "local": "server.providers.dialogue.local:LocalDialogue",
         "openai": "server.providers.dialogue.openai:OpenAIDialogue",
     },
 )
-TTS: Registry[Any] = Registry(
+TTS: Registry[TtsProvider] = Registry(
     "tts",
     {
         "flite": "server.providers.tts.flite:FliteTts",
