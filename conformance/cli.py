@@ -1,151 +1,194 @@
-"""Command line of the conformance suite (``xiaozhi-conformance`` / ``python -m conformance``).
-
-xiaozhi-conformance server ws://host:8000/xiaozhi/v1/ --ota-url http://host:8003/xiaozhi/ota/
-xiaozhi-conformance device --command "xiaozhi-device --ota-url {ota_url} ..."
-"""
+"""Command line of the conformance suite (xiaozhi-conformance, or python -m conformance)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
-import shlex
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from conformance.report import ALL_ITEMS, ItemResult, format_report, junit_xml, passed
+from conformance.report import Group
 
-logger = logging.getLogger(__name__)
+SERVER_EXAMPLE = """\
+checks run as a board would: OTA, then several WebSocket sessions. Protocol checks need no
+working speech recognition; turn checks need answered voice turns. The idle session waits up to
+--idle-wait seconds alongside the other checks.
 
-MIN_IDLE_WAIT_S = 125.0
-"""Item 15's idle close is only measured when we may wait past the 120 s limit."""
+example:
+  xiaozhi-conformance server ws://127.0.0.1:8000/xiaozhi/v1/ \\
+      --ota-url http://127.0.0.1:8003/xiaozhi/ota/
+  xiaozhi-conformance server ws://host:8000/xiaozhi/v1/ --group protocol --idle-wait 0
+"""
+
+DEVICE_EXAMPLE = """\
+starts a recording xiaozhi server (OTA + WebSocket) and prints the OTA URL to enter on the
+board; boot the board, then talk to it (click, wake word, push-to-talk). Press Ctrl-C to end
+early and get the report.
+
+example:
+  xiaozhi-conformance device                       (a real board on the LAN)
+  xiaozhi-conformance device --host 127.0.0.1 --port 0 --ws-port 0 --channel-timeout 2 \\
+      --command "xiaozhi-device --ota-url {ota_url} --channel-timeout 2 --conformance-flows"
+"""
+
+DEFAULT_DEVICE_PORT = 8013
+"""OTA port of the device check's harness (the WebSocket port is the next one)."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="xiaozhi-conformance",
-        description="Check a xiaozhi server or device against protocol.md §9/§10.",
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be ≥ 0 seconds, got {text}")
+    return value
+
+
+def _server_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    srv = sub.add_parser(
+        "server",
+        help="check a server (the suite acts as a board)",
+        description="Check a xiaozhi server against protocol.md section 9.",
+        epilog=SERVER_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
-    srv = sub.add_parser("server", help="check a server against protocol.md §9 (acts as a board)")
     srv.add_argument("ws_url", metavar="WS_URL", help="ws:// or wss:// URL of the endpoint")
-    srv.add_argument("--ota-url", help="OTA/config URL (items 1-4 and 18 need it)")
+    srv.add_argument("--ota-url", help="OTA/config URL (the OTA checks need it; default: none)")
     srv.add_argument("--token", help="bearer token (default: the OTA answer's websocket.token)")
-    srv.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
     srv.add_argument(
         "--item",
         type=int,
         action="append",
         dest="items",
         metavar="N",
-        choices=ALL_ITEMS,
-        help="run only item N (repeatable; default: all)",
+        help="run only item N (repeatable; default: all items)",
+    )
+    srv.add_argument(
+        "--group",
+        choices=[g.value for g in (Group.OTA, Group.PROTOCOL, Group.TURN)],
+        action="append",
+        dest="groups",
+        help="run only the items of this group (repeatable; default: all groups)",
+    )
+    srv.add_argument(
+        "--idle-limit",
+        type=_seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="an idle session must be closed within this (default: %(default)g)",
     )
     srv.add_argument(
         "--idle-wait",
-        type=float,
-        default=0.0,
+        type=_seconds,
         metavar="SECONDS",
-        help=f"measure the idle close of item 15 (needs ≥ {MIN_IDLE_WAIT_S:.0f})",
+        help="how long the idle session waits for the close; 0 skips it (default: idle limit + 10)",
     )
     srv.add_argument(
         "--answer-timeout",
-        type=float,
+        type=_seconds,
         default=20.0,
         metavar="SECONDS",
-        help="how long to wait for each turn to be answered (default 20)",
+        help="how long to wait for each turn to be answered (default: %(default)g)",
     )
-    dev = sub.add_parser("device", help="check a device: serve OTA + WebSocket and watch it")
+    srv.add_argument(
+        "--greeting-wait",
+        type=_seconds,
+        default=4.0,
+        metavar="SECONDS",
+        help="how long a greeting after listen detect may take to start (default: %(default)g)",
+    )
+    srv.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
+    srv.add_argument("--json", action="store_true", help="print the results as JSON lines")
+
+
+def _device_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dev = sub.add_parser(
+        "device",
+        help="check a board or simulator (the suite acts as its server)",
+        description="Check a xiaozhi board or simulator against protocol.md section 10.",
+        epilog=DEVICE_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     dev.add_argument(
-        "--command", help="shell command that runs the device; {ota_url} is replaced by our URL"
+        "--host", default="0.0.0.0", help="address to listen on (default: %(default)s)"
+    )
+    dev.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_DEVICE_PORT,
+        help="OTA (HTTP) port; 0 picks a free one (default: %(default)s)",
+    )
+    dev.add_argument(
+        "--ws-port",
+        type=int,
+        help="WebSocket port; 0 picks a free one (default: the OTA port + 1)",
+    )
+    dev.add_argument(
+        "--command",
+        dest="device_command",
+        metavar="COMMAND",
+        help="shell command that runs the device; {ota_url} is replaced by the harness's OTA "
+        "URL; the check ends when it exits (default: wait for a real board)",
     )
     dev.add_argument(
         "--wait",
-        type=float,
+        type=_seconds,
         default=300.0,
         metavar="SECONDS",
-        help="without --command: how long to let a board talk to us (default 300)",
+        help="without --command: how long to let a board talk to us (default: %(default)g)",
     )
+    dev.add_argument(
+        "--ota-failures",
+        type=int,
+        default=1,
+        metavar="N",
+        help="answer the first N OTA checks with HTTP 500 to see the retry (default: %(default)s)",
+    )
+    dev.add_argument(
+        "--activation-pending",
+        type=int,
+        default=1,
+        metavar="N",
+        help="answer /activate N times with 202 before 200 (default: %(default)s)",
+    )
+    dev.add_argument(
+        "--channel-timeout",
+        type=_seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="the board's channel inactivity rule to expect (default: %(default)g)",
+    )
+    dev.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
+    dev.add_argument("--json", action="store_true", help="print the results as JSON lines")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="xiaozhi-conformance",
+        description="Check a xiaozhi server or device against protocol.md sections 9 and 10.",
+        epilog="run 'xiaozhi-conformance server --help' or '... device --help' for examples",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="subcommand", required=True, metavar="{server,device}")
+    _server_parser(sub)
+    _device_parser(sub)
     return parser
 
 
-async def _run_server(args: argparse.Namespace) -> list[ItemResult]:
-    from conformance.server_check import check_run
-    from conformance.server_runner import RunConfig, run_server_checks
-
-    idle = args.idle_wait if args.idle_wait >= MIN_IDLE_WAIT_S else 0.0
-    if 0 < args.idle_wait < MIN_IDLE_WAIT_S:
-        print(
-            f"note: --idle-wait {args.idle_wait:g} < {MIN_IDLE_WAIT_S:.0f} s: "
-            "idle close not measured"
-        )
-    cfg = RunConfig(
-        ws_url=args.ws_url,
-        ota_url=args.ota_url,
-        token=args.token,
-        items=tuple(sorted(set(args.items))) if args.items else ALL_ITEMS,
-        idle_wait_s=idle,
-        answer_timeout_s=args.answer_timeout,
-    )
-    return check_run(await run_server_checks(cfg))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns 0 only when every applicable item passed (2 = usage/setup error)."""
-    args = _parser().parse_args(argv)
+    """Entry point; 0 only when every applicable item passed, 1 on failures, 2 on a usage or
+    setup error."""
+    args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if args.command == "device":
-        return _device(args)
-    if not args.ws_url.startswith(("ws://", "wss://")):
-        print(
-            f"error: WS_URL must start with ws:// or wss://, got {args.ws_url!r}", file=sys.stderr
-        )
-        return 2
-    from conformance.audio import SpeechUnavailable
-    from protocol.errors import CodecUnavailable
+    if args.subcommand == "device":
+        from conformance.device.command import run_device_check
 
-    started = time.monotonic()
-    try:
-        results = asyncio.run(_run_server(args))
-    except (SpeechUnavailable, CodecUnavailable) as exc:
-        print(f"error: cannot make test audio: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    print(format_report(results))
-    print(f"run took {time.monotonic() - started:.1f} s")
-    if args.junit:
-        args.junit.write_text(junit_xml(results), encoding="utf-8")
-    return 0 if passed(results) else 1
+        return run_device_check(args)
+    from conformance.server.command import run_server_check
 
-
-def _device(args: argparse.Namespace) -> int:
-    """Serve the device checker (conformance.device_check) and drive or await the device."""
-    from conformance import device_check
-
-    async def drive(server: Any) -> None:
-        if args.command:
-            cmd = args.command.replace("{ota_url}", server.ota_url)
-            print(f"running: {cmd}")
-            proc = await asyncio.create_subprocess_exec(*shlex.split(cmd))
-            await proc.wait()
-        else:
-            print(f"point the board's OTA URL at {server.ota_url}; waiting {args.wait:g} s")
-            await asyncio.sleep(args.wait)
-
-    try:
-        results = asyncio.run(device_check.check_device(drive))
-    except KeyboardInterrupt:
-        return 130
-    print(device_check.format_report(results))
-    return 0 if all(r.status != "fail" for r in results) else 1
+    return run_server_check(args)
 
 
 if __name__ == "__main__":

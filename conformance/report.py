@@ -1,34 +1,18 @@
-"""Item results of a server conformance run: console lines and JUnit XML."""
+"""One result type and one formatter for both halves of the suite (server and device checks).
+
+Every checklist item yields an :class:`ItemResult`: its number, title, :class:`Group`, a
+:class:`Status` and short evidence (what was seen or measured, also after a failure). Reports are
+plain text grouped by :class:`Group` (:func:`format_report`), JUnit XML (:func:`junit_xml`) or
+JSON (:meth:`ItemResult.to_json`).
+"""
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any
 from xml.etree import ElementTree as ET
-
-ITEM_TITLES: Final[dict[int, str]] = {
-    1: "OTA endpoint answers POST (and GET) with HTTP 200 + JSON",
-    2: "OTA websocket section (ws/wss url, token, version 1-3), no mqtt",
-    3: "OTA server_time in ms + timezone_offset; numeric firmware.version",
-    4: "OTA activation absent, or challenge + /activate 200/202",
-    5: "WebSocket handshake: HTTP/1.1 101, no subprotocol/extension",
-    6: "Server hello within 10 s: transport, session_id, audio_params",
-    7: "Uplink binary v1/v2/v3, DTX packets, pre-roll burst, residual frames",
-    8: "listen/abort/mcp/unknown types accepted without closing",
-    9: "Endpointing: auto answers without listen stop, manual after stop",
-    10: "Replies: tts start/stop framing, Opus packets, frame duration, pacing",
-    11: "Field types: tts state, stt/sentence_start text, llm emotion, alert",
-    12: "Abort during speech stops audio and sends tts stop promptly",
-    13: "Auto mode: new listen start after tts stop gets the next turn",
-    14: "TCP drop without Close frame, reconnect still served",
-    15: "No server pings; idle sessions closed within 120 s",
-    16: "MCP client: numeric ids, initialize first, nextCursor followed",
-    17: "system only with command reboot; no custom",
-    18: "MQTT variant (only when the OTA answer has mqtt)",
-}
-ALL_ITEMS: Final = tuple(ITEM_TITLES)
 
 
 class Status(enum.Enum):
@@ -37,22 +21,77 @@ class Status(enum.Enum):
     NA = "N/A"
 
 
+class Group(enum.Enum):
+    """What an item needs from the peer, so a failure says where to look."""
+
+    OTA = "ota"
+    """HTTP OTA/configuration endpoint."""
+    PROTOCOL = "protocol"
+    """WebSocket protocol rules that need no working speech recognition."""
+    TURN = "turn"
+    """Rules that can only be judged on a completed voice turn (needs a working ASR)."""
+    DEVICE = "device"
+    """A board or simulator, watched by the suite's harness server."""
+
+    @property
+    def heading(self) -> str:
+        return _HEADINGS[self]
+
+
+_HEADINGS = {
+    Group.OTA: "OTA checks (HTTP)",
+    Group.PROTOCOL: "Protocol checks (no working ASR needed)",
+    Group.TURN: "Turn checks (need a completed voice turn)",
+    Group.DEVICE: "Device checks",
+}
+
+
 @dataclass(frozen=True)
 class ItemResult:
     """Outcome of one checklist item; ``evidence`` says what was seen (always, briefly)."""
 
     item: int
+    title: str
+    group: Group
     status: Status
-    evidence: str = ""
+    evidence: tuple[str, ...] = ()
 
     @property
-    def title(self) -> str:
-        return ITEM_TITLES.get(self.item, f"item {self.item}")
+    def text(self) -> str:
+        """The evidence as one line."""
+        return "; ".join(self.evidence)
 
     def line(self) -> str:
-        """``PASS  7 title — evidence`` on one line."""
-        text = f"{self.status.value:<4} {self.item:>2} {self.title}"
-        return f"{text} — {self.evidence}" if self.evidence else text
+        """``FAIL 10 [protocol] title — evidence`` on one line."""
+        head = f"{self.status.value:<4} {self.item:>2} [{self.group.value}] {self.title}"
+        return f"{head} — {self.text}" if self.evidence else head
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "item": self.item,
+            "title": self.title,
+            "group": self.group.value,
+            "status": self.status.value,
+            "evidence": list(self.evidence),
+        }
+
+
+def make_result(
+    item: int,
+    title: str,
+    group: Group,
+    problems: Sequence[str],
+    evidence: Sequence[str],
+    *,
+    applicable: bool = True,
+) -> ItemResult:
+    """N/A (with ``evidence`` as the reason), FAIL with the problems followed by what was
+    measured, or PASS with ``evidence``."""
+    if not applicable:
+        return ItemResult(item, title, group, Status.NA, tuple(evidence))
+    if problems:
+        return ItemResult(item, title, group, Status.FAIL, (*problems, *evidence))
+    return ItemResult(item, title, group, Status.PASS, tuple(evidence))
 
 
 def passed(results: Sequence[ItemResult]) -> bool:
@@ -60,18 +99,27 @@ def passed(results: Sequence[ItemResult]) -> bool:
     return all(r.status is not Status.FAIL for r in results)
 
 
+def _counts(results: Sequence[ItemResult]) -> str:
+    n = {s: sum(r.status is s for r in results) for s in Status}
+    return f"{n[Status.PASS]} passed, {n[Status.FAIL]} failed, {n[Status.NA]} not applicable"
+
+
 def format_report(results: Sequence[ItemResult]) -> str:
-    lines = [r.line() for r in results]
-    counts = {s: sum(r.status is s for r in results) for s in Status}
-    lines.append(
-        f"{counts[Status.PASS]} passed, {counts[Status.FAIL]} failed, "
-        f"{counts[Status.NA]} not applicable"
-    )
+    """Items under one heading per group (in :class:`Group` order), then one count per group and
+    the total, e.g. ``protocol: 9 passed, 2 failed, 0 not applicable``."""
+    lines: list[str] = []
+    groups = [g for g in Group if any(r.group is g for r in results)]
+    for group in groups:
+        lines.append(group.heading)
+        lines += [f"  {r.line()}" for r in results if r.group is group]
+    for group in groups if len(groups) > 1 else []:
+        lines.append(f"{group.value}: {_counts([r for r in results if r.group is group])}")
+    lines.append(_counts(results))
     return "\n".join(lines)
 
 
-def junit_xml(results: Sequence[ItemResult], *, suite: str = "xiaozhi-server-conformance") -> str:
-    """JUnit XML: one testcase per item, failures as <failure>, N/A as <skipped>."""
+def junit_xml(results: Sequence[ItemResult], *, suite: str = "xiaozhi-conformance") -> str:
+    """JUnit XML: one testcase per item (class = group), failures as <failure>, N/A as <skipped>."""
     root = ET.Element(
         "testsuite",
         name=suite,
@@ -81,21 +129,15 @@ def junit_xml(results: Sequence[ItemResult], *, suite: str = "xiaozhi-server-con
     )
     for r in results:
         case = ET.SubElement(
-            root, "testcase", classname=suite, name=f"item {r.item:02d}: {r.title}"
+            root,
+            "testcase",
+            classname=f"{suite}.{r.group.value}",
+            name=f"item {r.item:02d}: {r.title}",
         )
         if r.status is Status.FAIL:
-            ET.SubElement(case, "failure", message=r.evidence[:200]).text = r.evidence
+            ET.SubElement(case, "failure", message=r.text[:200]).text = r.text
         elif r.status is Status.NA:
-            ET.SubElement(case, "skipped", message=r.evidence[:200])
+            ET.SubElement(case, "skipped", message=r.text[:200])
         elif r.evidence:
-            ET.SubElement(case, "system-out").text = r.evidence
+            ET.SubElement(case, "system-out").text = r.text
     return ET.tostring(root, encoding="unicode", xml_declaration=True)
-
-
-def result(item: int, ok: bool, evidence: str) -> ItemResult:
-    """PASS when ``ok`` else FAIL, with ``evidence``."""
-    return ItemResult(item, Status.PASS if ok else Status.FAIL, evidence)
-
-
-def not_applicable(item: int, why: str) -> ItemResult:
-    return ItemResult(item, Status.NA, why)

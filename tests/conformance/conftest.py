@@ -17,7 +17,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from conformance.audio import encode_pcm, synthesize
-from conformance.server_runner import RunConfig
+from conformance.server.runner import RunConfig
 from protocol.audio import rms_dbfs
 from protocol.binary import decode_frame, encode_frame
 from protocol.errors import ProtocolError
@@ -277,6 +277,8 @@ def fast_config(server: StubServer, items: tuple[int, ...], **kw: Any) -> RunCon
         settle_s=0.15,
         burst_frames=10,
         hello_timeout_s=3.0,
+        idle_wait_s=0.0,
+        greeting_wait_s=1.0,
     )
     base.update(kw)
     return RunConfig(**base)

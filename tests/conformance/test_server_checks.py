@@ -10,21 +10,16 @@ import numpy as np
 import pytest
 
 from conformance.audio import encode_pcm, packet_duration_ms, silence_packets
-from conformance.report import ItemResult, Status, format_report, junit_xml, passed
-from conformance.server_check import (
-    check_2,
-    check_3,
-    check_6,
-    check_10,
-    check_11,
-    check_12,
-    check_15,
-    check_16,
-    check_17,
-    check_run,
-)
-from conformance.server_mcp import DeviceMcpServer
-from conformance.server_session import (
+from conformance.report import Group, ItemResult, Status, format_report, junit_xml, passed
+from conformance.server.check import check_run
+from conformance.server.check_audio import check_10
+from conformance.server.check_liveness import check_15
+from conformance.server.check_mcp import check_16
+from conformance.server.check_ota import check_2, check_3
+from conformance.server.check_session import check_6, check_11, check_17
+from conformance.server.check_turns import check_12
+from conformance.server.device_mcp import DeviceMcpServer
+from conformance.server.records import (
     Event,
     HttpExchange,
     IdleRecord,
@@ -109,7 +104,7 @@ def test_item2_websocket_section() -> None:
     assert check_2(_ota({"websocket": {"url": "http://h/"}})).status is Status.FAIL
     assert check_2(_ota({"websocket": {"url": "ws://h/", "version": 4}})).status is Status.FAIL
     assert check_2(_ota({"websocket": {"url": "ws://h/", "version": True}})).status is Status.FAIL
-    assert "mqtt" in check_2(_ota({**good, "mqtt": {}})).evidence
+    assert "mqtt" in check_2(_ota({**good, "mqtt": {}})).text
     assert check_2(_ota(good, status=500)).status is Status.FAIL
     assert check_2(_run()).status is Status.NA
 
@@ -123,7 +118,7 @@ def test_item3_timestamp_must_be_ms_and_version_numeric() -> None:
     assert check_3(_ota(ok)).status is Status.PASS
     seconds = {"server_time": {"timestamp": int(now), "timezone_offset": 0}}
     result = check_3(_ota(seconds))
-    assert result.status is Status.FAIL and "seconds" in result.evidence
+    assert result.status is Status.FAIL and "seconds" in result.text
     assert check_3(_ota({"server_time": {"timestamp": int(now * 1000)}})).status is Status.FAIL
     bad_fw = {**ok, "firmware": {"version": "1..2", "url": ""}}
     assert check_3(_ota(bad_fw)).status is Status.FAIL
@@ -146,14 +141,14 @@ def test_item3_timestamp_must_be_ms_and_version_numeric() -> None:
 def test_item6_hello_problems(hello: dict[str, Any], words: str) -> None:
     result = check_6(_run(_session([], hello=hello)))
     assert result.status is Status.FAIL
-    assert words in result.evidence
+    assert words in result.text
 
 
 def test_item6_good_hello_and_late_hello() -> None:
     assert check_6(_run(_session([]))).status is Status.PASS
     late = _session([])
     late.events[0].t = 10.5
-    assert "after 10.5 s" in check_6(_run(late)).evidence
+    assert "after 10.5 s" in check_6(_run(late)).text
 
 
 # ---------------------------------------------------------------------------- replies
@@ -161,40 +156,41 @@ def test_item6_good_hello_and_late_hello() -> None:
 
 def test_item10_good_reply_passes() -> None:
     result = check_10(_run(_session(_reply(_packets(20)))))
-    assert result.status is Status.PASS, result.evidence
+    assert result.status is Status.PASS, result.text
 
 
 def test_item10_burst_is_unpaced() -> None:
     result = check_10(_run(_session(_reply(_packets(60), step=0.001))))
-    assert result.status is Status.FAIL and "not paced" in result.evidence
+    assert result.status is Status.FAIL and "not paced" in result.text
 
 
 def test_item10_small_initial_burst_is_fine() -> None:
     items = _reply(_packets(30), step=0.06)
     burst = [(1.011 + i * 0.001, p) for i, p in enumerate(_packets(8))]
     result = check_10(_run(_session(items[:1] + burst + [(t + 0.5, p) for t, p in items[1:]])))
-    assert result.status is Status.PASS, result.evidence
+    assert result.status is Status.PASS, result.text
 
 
 def test_item10_audio_outside_window() -> None:
     before = check_10(_run(_session([(0.5, _packets(1)[0]), *_reply(_packets(5))])))
-    assert before.status is Status.FAIL and "before any tts start" in before.evidence
+    assert before.status is Status.FAIL and "before any tts start" in before.text
     after = check_10(_run(_session([*_reply(_packets(5)), (3.0, _packets(1)[0])])))
-    assert after.status is Status.FAIL and "after tts stop" in after.evidence
+    assert after.status is Status.FAIL and "after tts stop" in after.text
 
 
 def test_item10_wrong_frame_duration_and_framing() -> None:
     twenty = check_10(_run(_session(_reply(_packets(10, frame_ms=20)))))
-    assert twenty.status is Status.FAIL and "not exactly 60 ms" in twenty.evidence
+    assert twenty.status is Status.FAIL and "not exactly 60 ms" in twenty.text
     s = _session(_reply(_packets(3)), version=3)
     s.events[2].data = b"\x00\x00\x00\x05abc"  # v3 header says 5 bytes, 3 follow
     framing = check_10(_run(s))
-    assert framing.status is Status.FAIL and "not framed per v3" in framing.evidence
+    assert framing.status is Status.FAIL and "not framed per v3" in framing.text
 
 
-def test_item10_no_reply_fails() -> None:
+def test_item10_no_audio_is_not_applicable() -> None:
+    """A server that spoke nothing (no greeting, no answered turn) has no audio to judge."""
     result = check_10(_run(_session([])))
-    assert result.status is Status.FAIL and "no spoken reply" in result.evidence
+    assert result.status is Status.NA and "spoke no audio" in result.text
 
 
 def test_packet_duration_from_toc() -> None:
@@ -233,7 +229,7 @@ def test_item12_abort_timing() -> None:
     turn.t_abort, turn.t_tts_start = 1.2, 1.0
     turn.t_tts_stop = 1.02 + 30 * 0.06
     slow = check_12(_run(s))
-    assert slow.status is Status.FAIL and "ms after abort" in slow.evidence
+    assert slow.status is Status.FAIL and "ms after abort" in slow.text
     turn.t_abort = turn.t_tts_stop - 0.05
     assert check_12(_run(s)).status is Status.PASS
 
@@ -259,8 +255,8 @@ def test_item16_mcp_rules() -> None:
     listing = _mcp({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"cursor": ""}})
     assert check_16(_run(_session([(1.0, init), (1.1, listing)]))).status is Status.PASS
     string_id = _mcp({"jsonrpc": "2.0", "id": "1", "method": "initialize"})
-    assert "non-numeric id" in check_16(_run(_session([(1.0, string_id)]))).evidence
-    assert "before initialize" in check_16(_run(_session([(1.0, listing)]))).evidence
+    assert "non-numeric id" in check_16(_run(_session([(1.0, string_id)]))).text
+    assert "before initialize" in check_16(_run(_session([(1.0, listing)]))).text
     assert check_16(_run(_session([]))).status is Status.NA
 
 
@@ -281,7 +277,7 @@ def test_item16_next_cursor_must_be_followed() -> None:
         )
     )
     result = check_16(_run(s))
-    assert result.status is Status.FAIL and "not followed" in result.evidence
+    assert result.status is Status.FAIL and "not followed" in result.text
     cursor = reply["result"]["nextCursor"]
     follow = _mcp({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"cursor": cursor}})
     s.events.append(Event(1.3, "in", "text", text=json.dumps(follow)))
@@ -307,12 +303,15 @@ def test_item17_system_and_custom() -> None:
 
 def test_report_and_junit() -> None:
     results = [
-        ItemResult(1, Status.PASS, "ok"),
-        ItemResult(6, Status.FAIL, "no <transport>"),
-        ItemResult(18, Status.NA, "no mqtt"),
+        ItemResult(1, "ota", Group.OTA, Status.PASS, ("ok",)),
+        ItemResult(6, "hello", Group.PROTOCOL, Status.FAIL, ("no <transport>",)),
+        ItemResult(7, "uplink", Group.TURN, Status.NA, ("no turn",)),
     ]
     text = format_report(results)
-    assert "FAIL  6 " in text and "1 passed, 1 failed, 1 not applicable" in text
+    assert "FAIL  6 [protocol] hello — no <transport>" in text
+    assert "protocol: 0 passed, 1 failed, 0 not applicable" in text
+    assert "1 passed, 1 failed, 1 not applicable" in text
+    assert text.index("OTA checks") < text.index("Protocol checks") < text.index("Turn checks")
     assert not passed(results) and passed([results[0], results[2]])
     xml = junit_xml(results)
     assert 'failures="1"' in xml and "no &lt;transport&gt;" in xml
@@ -324,5 +323,5 @@ def test_items_fail_when_no_session_could_open() -> None:
     run.sessions.append(dead)
     results = check_run(run)
     assert [r.status for r in results] == [Status.FAIL] * 4
-    assert all("refused" in r.evidence for r in results)
+    assert all("refused" in r.text for r in results)
     assert check_run(RunRecord(ws_url="ws://x/", items=(10,)))[0].status is Status.NA

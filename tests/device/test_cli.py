@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from conformance.device_server import DeviceCheckServer, HarnessConfig
+from conformance.device import DeviceCheckServer, HarnessConfig
 from device.cli import main
 
 

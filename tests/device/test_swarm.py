@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-import pytest
-
-import device.swarm as swarm_mod
-from conformance.device_server import DeviceCheckServer, HarnessConfig
-from device.audio.sources import Utterance
+from conformance.device import DeviceCheckServer, HarnessConfig
+from device.arguments import RunSettings
 from device.selfcheck import voiced_utterance
-from device.swarm import run_swarm, summarize
+from device.swarm import SwarmConfig, run_swarm, summarize
 
 
 def test_summary_over_turns() -> None:
@@ -24,40 +18,15 @@ def test_summary_over_turns() -> None:
     assert s["endpoint_ms"]["p50"] == 2.5 and s["first_audio_ms"]["n"] == 0
 
 
-async def test_swarm_of_three_measures_every_turn(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_swarm_of_three_measures_every_turn() -> None:
     server = DeviceCheckServer(HarnessConfig(respond_after_frames=20, burst_frames=5, paced_s=0.2))
     await server.start()
-    wav = tmp_path / "u.wav"
-    args = argparse.Namespace(
-        ota_url=None,
-        ws_url=server.ws_url,
-        token="t",
-        protocol_version=2,
-        say=[],
-        wav=[],
-        turns=2,
-        think=0.1,
-        ptt=False,
-        wake_word=None,
-        abort_after=None,
-        aec=False,
-        fast=False,
-        legacy_iot=False,
-        channel_timeout=120.0,
-        n=3,
-        ramp=0.2,
-        seed=1,
-        out=wav,
+    settings = RunSettings(
+        ws_url=server.ws_url, token="t", protocol_version=2, turns=2, think_s=0.1
     )
-
-    async def utts(_: argparse.Namespace) -> list[Utterance]:
-        return [voiced_utterance(0.8)]
-
-    monkeypatch.setattr(swarm_mod, "load_utterances", utts)
+    config = SwarmConfig(settings, n=3, ramp_s=0.2, utterances=[voiced_utterance(0.8)])
     try:
-        report = await run_swarm(args)
+        report = await run_swarm(config)
     finally:
         await server.stop()
     summary = report["summary"]

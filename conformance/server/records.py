@@ -1,6 +1,6 @@
 """What a server conformance run saw: plain records with monotonic timestamps (seconds).
 
-The runner fills these; the checkers in :mod:`conformance.server_check` only read them, so every
+The runner (:mod:`conformance.server.runner`) fills these; the checkers only read them, so every
 check can be unit-tested on a hand-made recording.
 """
 
@@ -67,6 +67,18 @@ class Turn:
 
 
 @dataclass
+class Greeting:
+    """What followed a board's ``listen detect`` (monotonic s; None = did not happen)."""
+
+    t_detect: float
+    t_tts_start: float | None = None
+    t_first_audio: float | None = None
+    t_abort: float | None = None
+    t_tts_stop: float | None = None
+    note: str = ""
+
+
+@dataclass
 class SessionRecord:
     """One WebSocket connection as a board would open it."""
 
@@ -91,6 +103,9 @@ class SessionRecord:
     """The runner finished its plan for this session (it was not cut short)."""
     burst_frames: int = 0
     misc_sent: list[str] = field(default_factory=list)
+    misc_survived: bool | None = None
+    """The socket was still open after the odd messages (None: they were not sent)."""
+    greeting: Greeting | None = None
 
     def received(self, kind: Kind | None = None) -> list[Event]:
         return [e for e in self.events if e.direction == "in" and (kind is None or e.kind == kind)]
@@ -126,10 +141,13 @@ class HttpExchange:
 
 @dataclass
 class IdleRecord:
+    """The idle session: hello, then silence until the server closes or ``waited_s`` ends."""
+
     waited_s: float
     limit_s: float
     closed_after_s: float | None = None
     """Seconds from the last server message to the server closing the socket, None = not closed."""
+    close_code: int | None = None
     note: str = ""
 
 
@@ -147,6 +165,7 @@ class RunRecord:
     idle: IdleRecord | None = None
     idle_wait_requested_s: float = 0.0
     abort_stop_limit_s: float = 1.0
+    """How soon ``tts stop`` must follow an ``abort`` (s)."""
     errors: list[str] = field(default_factory=list)
 
     def session(self, label: str) -> SessionRecord | None:

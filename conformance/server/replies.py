@@ -1,11 +1,12 @@
-"""Item 10: every spoken reply, frame by frame (framing, Opus duration, decodability, pacing)."""
+"""Item 10: everything the server spoke (greetings and replies), frame by frame: framing, Opus
+duration, decodability, pacing."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from conformance.audio import packet_duration_ms
-from conformance.server_session import Event, SessionRecord
+from conformance.server.records import Event, SessionRecord
 from protocol.binary import decode_frame
 from protocol.errors import ProtocolError
 from protocol.opus import OpusDecoder
@@ -128,7 +129,7 @@ def check_replies(sessions: list[SessionRecord]) -> tuple[list[str], str]:
             n_frames += len(r.frames)
             if not r.frames:
                 empty += 1
-            if r.t_stop is None and s.turns:
+            if r.t_stop is None and (s.turns or s.greeting is not None):
                 problems.append(f"{s.label}: reply {k + 1} never got tts stop")
             found, lead = _reply_problems(s, r, rate, fd)
             worst_lead = max(worst_lead, lead)

@@ -22,7 +22,8 @@ from aiohttp import web
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from conformance.device_records import ConnRecord, HttpRecord, McpProbe, TurnRecord, WsEvent
+from conformance.device.harness_mcp import McpProber
+from conformance.device.records import ConnRecord, HttpRecord, McpProbe, TurnRecord, WsEvent
 from protocol.binary import decode_frame, encode_frame
 from protocol.errors import ProtocolError
 from protocol.opus import OpusDecoder, OpusEncoder
@@ -51,10 +52,25 @@ class HarnessConfig:
     expected_channel_timeout_s: float = 120.0
     omit_session_id_on: int = 2
     """Connection index (0-based) whose server hello has no session_id (it must be reused)."""
+    host: str = "127.0.0.1"
+    """Address to listen on (0.0.0.0: every interface, for a real board on the LAN)."""
+    port: int = 0
+    """OTA (HTTP) port; 0 picks a free one."""
+    ws_port: int = 0
+    """WebSocket port; 0 picks a free one."""
+
+
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+OTA_PATH = "/xiaozhi/ota/"
+WS_PATH = "/xiaozhi/v1/?from=conformance"
 
 
 class DeviceCheckServer:
-    """OTA (aiohttp) + WebSocket (websockets) endpoints on 127.0.0.1, recording everything."""
+    """OTA (aiohttp) + WebSocket (websockets) endpoints on ``cfg.host``, recording everything.
+
+    ``ota_url``/``ws_url`` use 127.0.0.1 when listening on every interface; the OTA answer hands
+    out the WebSocket URL on the address the board used to reach the OTA endpoint.
+    """
 
     def __init__(self, config: HarnessConfig | None = None) -> None:
         self.cfg = config or HarnessConfig()
@@ -65,6 +81,7 @@ class DeviceCheckServer:
         self._ws_server: Server | None = None
         self.ota_url = ""
         self.ws_url = ""
+        self.port = self.ws_port = 0
         self._activate_count = 0
         self._activated = False
         self._encoder = OpusEncoder(self.cfg.sample_rate_hz, 60)
@@ -76,19 +93,28 @@ class DeviceCheckServer:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_route("*", "/xiaozhi/ota/", self._ota)
-        app.router.add_post("/xiaozhi/ota/activate", self._activate)
+        app.router.add_route("*", OTA_PATH, self._ota)
+        app.router.add_post(OTA_PATH + "activate", self._activate)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        host = self.cfg.host or "0.0.0.0"
+        site = web.TCPSite(self._runner, host, self.cfg.port)
         await site.start()
-        port = self._runner.addresses[0][1]
-        self.ota_url = f"http://127.0.0.1:{port}/xiaozhi/ota/"
+        self.port = self._runner.addresses[0][1]
+        shown = "127.0.0.1" if host in WILDCARD_HOSTS else host
+        self.ota_url = f"http://{shown}:{self.port}{OTA_PATH}"
         self._ws_server = await serve(
-            self._ws, "127.0.0.1", 0, ping_interval=None, compression=None, max_size=1 << 20
+            self._ws, host, self.cfg.ws_port, ping_interval=None, compression=None, max_size=1 << 20
         )
-        ws_port = next(iter(self._ws_server.sockets)).getsockname()[1]
-        self.ws_url = f"ws://127.0.0.1:{ws_port}/xiaozhi/v1/?from=conformance"
+        self.ws_port = next(iter(self._ws_server.sockets)).getsockname()[1]
+        self.ws_url = f"ws://{shown}:{self.ws_port}{WS_PATH}"
+
+    def ota_urls(self, addresses: list[str]) -> list[str]:
+        """The OTA URL to enter on a board, for each of ``addresses`` when listening on every
+        interface (else the one bound address)."""
+        if self.cfg.host not in WILDCARD_HOSTS:
+            return [self.ota_url]
+        return [f"http://{address}:{self.port}{OTA_PATH}" for address in addresses]
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -121,7 +147,10 @@ class DeviceCheckServer:
         answer: dict[str, Any] = {
             "server_time": {"timestamp": int(time.time() * 1000), "timezone_offset": 0},
             "firmware": {"version": "0.0.1", "url": ""},
-            "websocket": {"url": self.ws_url, "version": self.cfg.protocol_version},
+            "websocket": {
+                "url": f"ws://{request.url.host or '127.0.0.1'}:{self.ws_port}{WS_PATH}",
+                "version": self.cfg.protocol_version,
+            },
         }
         first_ok = not any(r.answer for r in self.http if r.path == request.path)
         if first_ok:  # the token comes once; later answers omit it (NVS must keep it)
@@ -186,7 +215,8 @@ class DeviceCheckServer:
         }
         await self._send(ws, conn, json.dumps(hello, separators=(",", ":")))
         if conn.index == 0:
-            st.spawn(self._probe_mcp(st))
+            prober = McpProber(lambda text: self._send(ws, conn, text), st.pending, self.mcp)
+            st.spawn(prober.run())
         st.spawn(self._ping(st))
         async for data in ws:
             conn.events.append(
@@ -280,89 +310,6 @@ class DeviceCheckServer:
                 turn.frames_sent += 1
         await self._send(ws, conn, '{"type":"tts","state":"stop"}')
         turn.tts_stop = time.monotonic()
-
-    async def _request(
-        self, st: _ConnState, name: str, payload: dict[str, Any], timeout_s: float = 5.0
-    ) -> dict[str, Any] | None:
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        st.pending[payload["id"]] = fut
-        await self._send(st.ws, st.conn, json.dumps({"type": "mcp", "payload": payload}))
-        try:
-            reply: dict[str, Any] | None = await asyncio.wait_for(fut, timeout_s)
-        except TimeoutError:
-            reply = None
-        self.mcp.replies[name] = reply
-        return reply
-
-    async def _probe_mcp(self, st: _ConnState) -> None:
-        rpc = {"jsonrpc": "2.0"}
-        await self._request(
-            st,
-            "initialize",
-            {
-                **rpc,
-                "id": 1,
-                "method": "initialize",
-                "params": {
-                    "capabilities": {"vision": {"url": "http://127.0.0.1:1/vision", "token": "t"}}
-                },
-            },
-        )
-        cursor: str | None = None
-        for page in range(20):
-            params: dict[str, Any] = {"cursor": cursor} if cursor else {}
-            reply = await self._request(
-                st,
-                f"tools/list#{page}",
-                {**rpc, "id": 10 + page, "method": "tools/list", "params": params},
-            )
-            if not reply or not isinstance(reply.get("result"), dict):
-                break
-            self.mcp.pages.append(reply["result"])
-            self.mcp.page_bytes.append(len(json.dumps(reply["result"], separators=(",", ":"))))
-            cursor = reply["result"].get("nextCursor")
-            if not cursor:
-                break
-        await self._request(
-            st,
-            "tools/list+user",
-            {**rpc, "id": 40, "method": "tools/list", "params": {"withUserTools": True}},
-        )
-        await self._request(
-            st,
-            "status",
-            {
-                **rpc,
-                "id": 41,
-                "method": "tools/call",
-                "params": {"name": "self.get_device_status", "arguments": {}},
-            },
-        )
-        await self._request(
-            st,
-            "unknown_tool",
-            {**rpc, "id": 42, "method": "tools/call", "params": {"name": "self.no_such_tool"}},
-        )
-        await self._request(
-            st,
-            "volume_too_high",
-            {
-                **rpc,
-                "id": 43,
-                "method": "tools/call",
-                "params": {"name": "self.audio_speaker.set_volume", "arguments": {"volume": 1000}},
-            },
-        )
-        await self._request(st, "unknown_method", {**rpc, "id": 44, "method": "resources/list"})
-        # must be dropped silently: string id, notification, response
-        for bad in (
-            {**rpc, "id": "s-1", "method": "tools/list"},
-            {**rpc, "method": "notifications/initialized"},
-            {**rpc, "id": 45, "result": {}},
-        ):
-            await self._send(st.ws, st.conn, json.dumps({"type": "mcp", "payload": bad}))
-        await asyncio.sleep(1.0)
-        self.mcp.done = True
 
 
 class _ConnState:

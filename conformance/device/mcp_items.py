@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conformance.device_records import CheckResult, McpProbe
+from conformance.device.items import judge
+from conformance.device.records import McpProbe
+from conformance.report import ItemResult
 
 COMMON_TOOLS = ["self.get_device_status", "self.audio_speaker.set_volume"]
 
@@ -21,10 +23,10 @@ def _error_ok(reply: dict[str, Any] | None, expect: str, p: list[str], what: str
         p.append(f"{what}: message {err['message']!r} lacks {expect!r}")
 
 
-def check_mcp(probe: McpProbe, user_agent: str | None) -> CheckResult:
+def check_mcp(probe: McpProbe, user_agent: str | None) -> ItemResult:
     title = "MCP server per §6"
     if not probe.replies:
-        return CheckResult(17, title, "n/a", ["no MCP probe ran"])
+        return judge(17, title, [], ["no MCP probe ran"], False)
     p: list[str] = []
     init = probe.replies.get("initialize")
     res = init.get("result") if init else None
@@ -80,4 +82,4 @@ def check_mcp(probe: McpProbe, user_agent: str | None) -> CheckResult:
         f"({probe.page_bytes} bytes); user tools only with withUserTools; errors without code; "
         "string ids, notifications and responses dropped"
     ]
-    return CheckResult(17, title, "fail" if p else "pass", p or ev)
+    return judge(17, title, p, ev)

@@ -1,9 +1,10 @@
-"""Checkers of the conversational items: protocol.md §9 items 7-9 and 12-14 (pure functions)."""
+"""Checkers of the turn items (need a completed voice turn): §9 items 7, 9, 12, 13 (pure)."""
 
 from __future__ import annotations
 
-from conformance.report import ItemResult, not_applicable, result
-from conformance.server_session import RunRecord
+from conformance.report import ItemResult
+from conformance.server.items import not_applicable, result
+from conformance.server.records import RunRecord
 
 
 def check_7(run: RunRecord) -> ItemResult:
@@ -32,29 +33,6 @@ def check_7(run: RunRecord) -> ItemResult:
     if not found and not problems:
         return not_applicable(7, "no turn-based session was run")
     return result(7, not problems, "; ".join(problems + found))
-
-
-def check_8(run: RunRecord) -> ItemResult:
-    s = run.session("v2-manual")
-    if s is None:
-        return not_applicable(8, "the v2 session was not run")
-    if s.status_code != 101 or s.server_hello is None:
-        return result(8, False, f"v2 session did not open: {s.connect_error or 'no hello'}")
-    if s.closed_by == "server" and s.t_closed is not None:
-        before = [e.text for e in s.sent_texts() if e.t <= s.t_closed][-1:]
-        return result(
-            8, False, f"server closed the socket (code {s.close_code}) after we sent {before}"
-        )
-    turn = s.turns[0] if s.turns else None
-    if turn is None or not turn.answered:
-        return result(8, False, "socket stayed open but the following manual turn was not answered")
-    kinds = []
-    for e in s.sent_texts():
-        obj = e.obj or {}
-        if e.text in s.misc_sent:
-            extra = [str(obj[k]) for k in ("state", "mode", "reason") if k in obj]
-            kinds.append(":".join([str(obj.get("type")), *extra]))
-    return result(8, True, f"sent {kinds}; socket stayed open and the next turn was answered")
 
 
 def check_9(run: RunRecord) -> ItemResult:
@@ -144,25 +122,3 @@ def check_13(run: RunRecord) -> ItemResult:
         True,
         f"next turn answered {(t.t_tts_start - t.t_listen_start) * 1000:.0f} ms after listen start",
     )
-
-
-def check_14(run: RunRecord) -> ItemResult:
-    drop, again = run.session("v3-drop"), run.session("v3-reconnect")
-    if drop is None and again is None:
-        return not_applicable(14, "reconnect sessions not run")
-    if drop is None or drop.server_hello is None:
-        return result(14, False, "could not open the session to drop")
-    if again is None or again.server_hello is None:
-        return result(
-            14,
-            False,
-            f"reconnect after the TCP drop failed: {again.connect_error if again else 'not run'}",
-        )
-    turn = again.turns[0] if again.turns else None
-    if turn is None or not turn.answered:
-        return result(
-            14,
-            False,
-            f"reconnected, but the turn was not completed ({turn.note if turn else 'none'})",
-        )
-    return result(14, True, "dropped TCP mid-utterance (no Close frame); reconnect + turn served")

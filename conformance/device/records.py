@@ -9,8 +9,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Status = Literal["pass", "fail", "n/a"]
-
 
 @dataclass
 class HttpRecord:
@@ -76,22 +74,6 @@ class ConnRecord:
 
 
 @dataclass
-class CheckResult:
-    item: int
-    title: str
-    status: Status
-    evidence: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "item": self.item,
-            "title": self.title,
-            "status": self.status,
-            "evidence": self.evidence,
-        }
-
-
-@dataclass
 class McpProbe:
     """Replies the device gave to the MCP probe, by probe name."""
 
@@ -100,15 +82,6 @@ class McpProbe:
     page_bytes: list[int] = field(default_factory=list)
     unexpected: list[dict[str, Any]] = field(default_factory=list)
     done: bool = False
-
-
-def judge(
-    item: int, title: str, problems: list[str], evidence: list[str], applicable: bool = True
-) -> CheckResult:
-    """An item's result: n/a, fail with the problems, or pass with the evidence."""
-    if not applicable:
-        return CheckResult(item, title, "n/a", evidence)
-    return CheckResult(item, title, "fail" if problems else "pass", problems or evidence)
 
 
 def parsed_texts(conn: ConnRecord) -> list[tuple[float, str, dict[str, Any]]]:

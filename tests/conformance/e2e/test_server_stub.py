@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from conformance.report import Status, format_report
-from conformance.server_check import check_run
-from conformance.server_runner import run_server_checks
+from conformance.server.check import check_run
+from conformance.server.runner import run_server_checks
 from tests.conformance.conftest import fast_config
 
 
@@ -41,21 +41,21 @@ async def test_fault_fails_its_item(
 ) -> None:
     results = await _run(stub_factory, items, faults)
     assert results[failing].status is Status.FAIL
-    assert words in results[failing].evidence
+    assert words in results[failing].text
 
 
 async def test_ota_mqtt_makes_item_18_applicable(stub_factory: Any) -> None:
     results = await _run(stub_factory, (2, 18), {"ota_mqtt": True})
     assert results[18].status is Status.PASS
-    assert "not exercised" in results[18].evidence
+    assert "not exercised" in results[18].text
 
 
 async def test_idle_close_measured(stub_factory: Any) -> None:
     results = await _run(
         stub_factory, (15,), {"idle_close_s": 1.0}, idle_wait_s=3.0, idle_limit_s=2.0
     )
-    assert results[15].status is Status.PASS, results[15].evidence
-    assert "idle session closed 1." in results[15].evidence
+    assert results[15].status is Status.PASS, results[15].text
+    assert "idle session closed 1." in results[15].text
 
 
 async def test_idle_close_too_late_fails(stub_factory: Any) -> None:
@@ -67,11 +67,11 @@ async def test_idle_close_too_late_fails(stub_factory: Any) -> None:
 
 async def test_well_behaved_stub_passes_everything(stub_factory: Any) -> None:
     results = await _run(stub_factory, tuple(range(1, 19)), {})
-    failed = {n: r.evidence for n, r in results.items() if r.status is Status.FAIL}
+    failed = {n: r.text for n, r in results.items() if r.status is Status.FAIL}
     assert failed == {}
     assert {n for n, r in results.items() if r.status is Status.NA} == {15, 18}
-    assert "tools/call ['self.get_device_status']" in results[16].evidence
-    assert "max lead" in results[10].evidence
+    assert "tools/call ['self.get_device_status']" in results[16].text
+    assert "max lead" in results[10].text
 
 
 async def _cli(*args: str) -> tuple[int, str]:
@@ -93,9 +93,10 @@ async def test_cli_names_the_failing_item(stub_factory: Any) -> None:
     server = await stub_factory(hello_without_transport=True)
     code, out = await _cli(server.ws_url, "--item", "5", "--item", "6")
     assert code == 1, out
-    line6 = next(line for line in out.splitlines() if line.startswith("FAIL  6 "))
+    lines = [line.strip() for line in out.splitlines()]
+    line6 = next(line for line in lines if line.startswith("FAIL  6 [protocol] "))
     assert "no 'transport'" in line6
-    assert any(line.startswith("PASS  5 ") for line in out.splitlines())
+    assert any(line.startswith("PASS  5 [protocol] ") for line in lines)
 
 
 async def test_cli_exit_0_and_junit(stub_factory: Any, tmp_path: Path) -> None:

@@ -7,15 +7,17 @@ import json
 import statistics
 from typing import Any
 
-from conformance.device_records import CheckResult, ConnRecord, judge, parsed_texts
-from conformance.device_server import DeviceCheckServer
+from conformance.device.harness import DeviceCheckServer
+from conformance.device.items import judge
+from conformance.device.records import ConnRecord, parsed_texts
+from conformance.report import ItemResult
 
 
 def _listen(m: dict[str, Any], state: str) -> bool:
     return m.get("type") == "listen" and m.get("state") == state
 
 
-def item9(s: DeviceCheckServer) -> CheckResult:
+def item9(s: DeviceCheckServer) -> ItemResult:
     p: list[str] = []
     seen: list[str] = []
     for conn in s.conns:
@@ -56,7 +58,7 @@ def item9(s: DeviceCheckServer) -> CheckResult:
     return judge(9, "triggers (click, wake word, push-to-talk)", p, seen, bool(seen))
 
 
-def item10(s: DeviceCheckServer) -> CheckResult:
+def item10(s: DeviceCheckServer) -> ItemResult:
     p: list[str] = []
     ev: list[str] = []
     gaps: list[float] = []
@@ -90,7 +92,7 @@ def _next_listen_start(conn: ConnRecord, after: float) -> float | None:
     return None
 
 
-def item11(s: DeviceCheckServer) -> CheckResult:
+def item11(s: DeviceCheckServer) -> ItemResult:
     """Drop beyond 40 + real-time drain: 50-frame burst → ≈ 2.4 s of playback after tts stop."""
     p: list[str] = []
     ev: list[str] = []
@@ -111,7 +113,7 @@ def item11(s: DeviceCheckServer) -> CheckResult:
     return judge(11, "downlink queue (40, drop, reset, drain)", p, ev, bool(ev))
 
 
-def item12(s: DeviceCheckServer) -> CheckResult:
+def item12(s: DeviceCheckServer) -> ItemResult:
     p: list[str] = []
     ev: list[str] = []
     for conn in s.conns:
@@ -133,7 +135,7 @@ def item12(s: DeviceCheckServer) -> CheckResult:
     return judge(12, "tts stop → idle/listening", p, sorted(set(ev)), bool(ev))
 
 
-def item13(s: DeviceCheckServer) -> CheckResult:
+def item13(s: DeviceCheckServer) -> ItemResult:
     p: list[str] = []
     ev: list[str] = []
     for conn in s.conns:
@@ -166,7 +168,7 @@ def item13(s: DeviceCheckServer) -> CheckResult:
     return judge(13, "abort (click / wake word)", p, sorted(set(ev)), bool(ev))
 
 
-def item14(s: DeviceCheckServer) -> CheckResult:
+def item14(s: DeviceCheckServer) -> ItemResult:
     p: list[str] = []
     ev: list[str] = []
     for conn in s.conns:
@@ -211,7 +213,7 @@ def _conversation_starts(conn: ConnRecord) -> list[float]:
     return starts
 
 
-def item15(s: DeviceCheckServer) -> CheckResult:
+def item15(s: DeviceCheckServer) -> ItemResult:
     p: list[str] = []
     ev: list[str] = []
     limit = s.cfg.expected_channel_timeout_s
@@ -244,7 +246,7 @@ def item15(s: DeviceCheckServer) -> CheckResult:
     return judge(15, "120 s inactivity rule", p, ev, bool(ev) or bool(p))
 
 
-def item16(s: DeviceCheckServer) -> CheckResult:
+def item16(s: DeviceCheckServer) -> ItemResult:
     p: list[str] = []
     if not s.conns or not s.conns[0].turns:
         return judge(16, "server messages handled/ignored", [], ["no reply sent"], False)

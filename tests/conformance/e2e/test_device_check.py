@@ -8,9 +8,8 @@ import json
 import pytest
 from websockets.asyncio.client import connect
 
-from conformance.device_check import check_device, format_report
-from conformance.device_records import CheckResult
-from conformance.device_server import DeviceCheckServer, HarnessConfig
+from conformance.device import DeviceCheckServer, HarnessConfig, check_device
+from conformance.report import ItemResult, Status, format_report
 from device.app import Device, DeviceOptions
 from device.ota import OtaTimings
 from device.selfcheck import run_conformance_flows
@@ -25,7 +24,7 @@ CONFIG = HarnessConfig(
 
 
 @pytest.fixture(scope="module")
-def simulator_results() -> list[CheckResult]:
+def simulator_results() -> list[ItemResult]:
     import asyncio
 
     async def drive(server: DeviceCheckServer) -> None:
@@ -44,16 +43,16 @@ def simulator_results() -> list[CheckResult]:
     return asyncio.run(check_device(drive, CONFIG))
 
 
-def test_simulator_passes_every_applicable_item(simulator_results: list[CheckResult]) -> None:
+def test_simulator_passes_every_applicable_item(simulator_results: list[ItemResult]) -> None:
     report = format_report(simulator_results)
     assert [r.item for r in simulator_results] == list(range(1, 18)), report
     status = {r.item: r.status for r in simulator_results}
-    assert all(s != "fail" for s in status.values()), report
-    assert [i for i, s in status.items() if s == "n/a"] == [8], report  # not wire-observable
+    assert all(s is not Status.FAIL for s in status.values()), report
+    assert [i for i, s in status.items() if s is Status.NA] == [8], report  # not wire-observable
 
 
-def test_evidence_reports_what_was_measured(simulator_results: list[CheckResult]) -> None:
-    by_item = {r.item: " ".join(r.evidence) for r in simulator_results}
+def test_evidence_reports_what_was_measured(simulator_results: list[ItemResult]) -> None:
+    by_item = {r.item: r.text for r in simulator_results}
     assert "retry" in by_item[2] and "/activate" in by_item[3]
     assert "wake word" in by_item[9] and "push-to-talk" in by_item[9]
     assert "after tts stop" in by_item[11]
@@ -76,9 +75,9 @@ async def test_checker_flags_a_library_client() -> None:
             await ws.send('{"session_id":"conf-0","type":"listen","state":"stop"}')
 
     results = {r.item: r for r in await check_device(drive, HarnessConfig())}
-    assert results[5].status == "fail"  # header order / Host with port
-    assert results[6].status == "fail"  # hello keys
-    assert results[7].status == "fail"  # "type": "listen" with spaces
-    assert results[14].status == "fail"  # listen stop in auto, Close frame sent
-    assert results[1].status == "fail"  # Device-Id not a MAC
-    assert results[2].status == "n/a"  # no OTA request
+    assert results[5].status is Status.FAIL  # header order / Host with port
+    assert results[6].status is Status.FAIL  # hello keys
+    assert results[7].status is Status.FAIL  # "type": "listen" with spaces
+    assert results[14].status is Status.FAIL  # listen stop in auto, Close frame sent
+    assert results[1].status is Status.FAIL  # Device-Id not a MAC
+    assert results[2].status is Status.NA  # no OTA request

@@ -1,27 +1,14 @@
-"""Pure checkers: one function per protocol.md §9 item, from a :class:`RunRecord` to a result.
-
-``check_run(run)`` evaluates every item the run was asked for. This module holds the handshake,
-message and MCP items (5, 6, 10, 11, 15-17); OTA items are in :mod:`conformance.server_check_ota`,
-turn items in :mod:`conformance.server_check_turns`, reply audio in
-:mod:`conformance.server_replies`. Nothing here touches a socket or a clock.
-"""
+"""Checkers of the session items that need no working ASR: §9 items 5, 6, 8, 11, 14, 17."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
-from conformance.report import ItemResult, Status, not_applicable, result
-from conformance.server_check_ota import check_1, check_2, check_3, check_4, check_18
-from conformance.server_check_turns import check_7, check_8, check_9, check_12, check_13, check_14
-from conformance.server_replies import check_replies, collect_replies
-from conformance.server_session import RunRecord, SessionRecord
+from conformance.report import ItemResult
+from conformance.server.items import judged, not_applicable, result
+from conformance.server.records import RunRecord, SessionRecord
 
-__all__ = ["CHECKS", "check_run", "hello_problems"]
-
-IDLE_JITTER_S = 1.0
-"""Scheduling/network slack allowed on the idle-close measurement (s)."""
 _SAFE_ID = re.compile(r"^[\x20-\x7e]*$")
 
 
@@ -112,25 +99,6 @@ def check_6(run: RunRecord) -> ItemResult:
     return result(6, not problems, "; ".join(problems) or ev)
 
 
-# ---------------------------------------------------------------------------- 10, 11, 15-17
-
-
-def check_10(run: RunRecord) -> ItemResult:
-    sessions = [s for s in run.sessions if s.server_hello is not None]
-    if not sessions:
-        return not_applicable(10, "no session got a hello")
-    replies = [r for s in sessions for r in collect_replies(s)]
-    problems, summary = check_replies(sessions)
-    if not replies and not problems:
-        return result(10, False, "no spoken reply (tts start … tts stop) received")
-    return result(
-        10,
-        not problems,
-        "; ".join(problems[:6]) + (f" (+{len(problems) - 6} more)" if len(problems) > 6 else "")
-        or summary,
-    )
-
-
 def _field_problem(obj: dict[str, Any]) -> str | None:
     kind = obj.get("type")
     if kind == "tts":
@@ -168,97 +136,47 @@ def check_11(run: RunRecord) -> ItemResult:
     return result(11, not problems, "; ".join(problems[:5]) or f"message counts {counts}")
 
 
-def check_15(run: RunRecord) -> ItemResult:
-    pings = [(s.label, e) for s in run.sessions for e in s.received("ping")]
-    if pings:
+def check_8(run: RunRecord) -> ItemResult:
+    s = run.session("v2-manual")
+    if s is None:
+        return not_applicable(8, "the v2 session was not run")
+    if s.status_code != 101 or s.server_hello is None:
+        return result(8, False, f"v2 session did not open: {s.connect_error or 'no hello'}")
+    kinds = []
+    for e in s.sent_texts():
+        obj = e.obj or {}
+        if e.text in s.misc_sent:
+            extra = [str(obj[k]) for k in ("state", "mode", "reason") if k in obj]
+            kinds.append(":".join([str(obj.get("type")), *extra]))
+    if s.closed_by == "server" and s.t_closed is not None and not s.misc_survived:
+        before = [e.text for e in s.sent_texts() if e.t <= s.t_closed][-1:]
         return result(
-            15,
-            False,
-            f"{len(pings)} server pings received (first in {pings[0][0]}); "
-            "boards ≤ v1.8.9 may corrupt frames",
+            8, False, f"server closed the socket (code {s.close_code}) after we sent {before}"
         )
-    idle = run.idle
-    if idle is None:
-        why = "0 server pings; idle close not measured (use --idle-wait ≥ 125)"
-        return not_applicable(15, why)
-    if idle.closed_after_s is None:
-        return result(
-            15,
-            False,
-            f"0 pings; server did not close the idle session within {idle.waited_s:.0f} s "
-            f"{idle.note}",
-        )
-    ok = idle.closed_after_s <= idle.limit_s + IDLE_JITTER_S
-    return result(
-        15,
-        ok,
-        f"0 pings; idle session closed {idle.closed_after_s:.1f} s after the last server "
-        f"message (limit {idle.limit_s:.0f} s)",
+    if s.misc_survived is None:
+        return result(8, False, f"only {len(kinds)} of the messages could be sent: {kinds}")
+    turn = s.turns[0] if s.turns else None
+    after = "; the following manual turn was answered" if turn and turn.answered else ""
+    return result(8, True, f"sent {kinds}; socket stayed open{after}")
+
+
+def check_14(run: RunRecord) -> ItemResult:
+    drop, again = run.session("v3-drop"), run.session("v3-reconnect")
+    if drop is None and again is None:
+        return not_applicable(14, "reconnect sessions not run")
+    if drop is None or drop.server_hello is None:
+        return result(14, False, "could not open the session to drop")
+    if again is None or again.server_hello is None:
+        why = (again.connect_error or "no hello") if again else "not run"
+        return result(14, False, f"reconnect after the TCP drop failed: {why}")
+    turn = again.turns[0] if again.turns else None
+    served = (
+        "; the turn on it was answered"
+        if turn is not None and turn.answered
+        else "; (its turn is judged by the turn checks)"
     )
-
-
-def _list_cursors(s: SessionRecord, *, after: float) -> list[Any]:
-    """``cursor`` params of the server's tools/list requests received after ``after``."""
-    out = []
-    for e in s.received("text"):
-        payload = (e.obj or {}).get("payload") if e.t > after and e.type == "mcp" else None
-        if isinstance(payload, dict) and payload.get("method") == "tools/list":
-            params = payload.get("params")
-            out.append(params.get("cursor") if isinstance(params, dict) else None)
-    return out
-
-
-def check_16(run: RunRecord) -> ItemResult:
-    problems, notes, total = [], [], 0
-    for s in run.sessions:
-        initialized = False
-        calls = []
-        for e in s.received("text"):
-            obj = e.obj
-            if not obj or obj.get("type") != "mcp":
-                continue
-            total += 1
-            p = obj.get("payload")
-            if not isinstance(p, dict):
-                problems.append(f"{s.label}: mcp payload is not an object")
-                continue
-            method, ident = p.get("method"), p.get("id")
-            if p.get("jsonrpc") != "2.0":
-                problems.append(f"{s.label}: jsonrpc is {p.get('jsonrpc')!r}, not '2.0'")
-            if method is None:
-                continue
-            if not isinstance(method, str):
-                problems.append(f"{s.label}: method is not a string")
-                continue
-            if method.startswith("notifications"):
-                notes.append(f"notification {method} (ignored by boards)")
-                continue
-            if isinstance(ident, bool) or not isinstance(ident, int | float):
-                problems.append(
-                    f"{s.label}: {method} with non-numeric id {ident!r} (boards drop it)"
-                )
-            if method == "initialize":
-                initialized = True
-            elif method in ("tools/list", "tools/call") and not initialized:
-                problems.append(f"{s.label}: {method} before initialize")
-            if method == "tools/call":
-                calls.append((p.get("params") or {}).get("name"))
-        offered = [
-            (e.t, (e.obj or {}).get("payload", {}).get("result", {}).get("nextCursor"))
-            for e in s.sent_texts()
-            if (e.obj or {}).get("type") == "mcp"
-        ]
-        for t, cursor in offered:
-            if not cursor or not s.complete:
-                continue
-            if cursor not in _list_cursors(s, after=t):
-                problems.append(f"{s.label}: nextCursor {cursor!r} not followed by tools/list")
-        if calls:
-            notes.append(f"{s.label}: tools/call {calls}")
-    if total == 0:
-        return not_applicable(16, "the server sent no mcp messages (note: device tools unused)")
-    ev = f"{total} mcp messages" + (f"; {'; '.join(notes)}" if notes else "")
-    return result(16, not problems, "; ".join(problems) or ev)
+    ev = "dropped TCP mid-utterance (no Close frame); the reconnect got a new session" + served
+    return judged(14, [], [ev])
 
 
 def check_17(run: RunRecord) -> ItemResult:
@@ -281,41 +199,3 @@ def check_17(run: RunRecord) -> ItemResult:
     if not any(s.server_hello for s in run.sessions):
         return not_applicable(17, "no session opened")
     return result(17, not problems, "; ".join(problems + notes) or "no system/custom messages")
-
-
-CHECKS: dict[int, Callable[[RunRecord], ItemResult]] = {
-    1: check_1,
-    2: check_2,
-    3: check_3,
-    4: check_4,
-    5: check_5,
-    6: check_6,
-    7: check_7,
-    8: check_8,
-    9: check_9,
-    10: check_10,
-    11: check_11,
-    12: check_12,
-    13: check_13,
-    14: check_14,
-    15: check_15,
-    16: check_16,
-    17: check_17,
-    18: check_18,
-}
-
-
-def check_run(run: RunRecord) -> list[ItemResult]:
-    """One result per requested item, in item order."""
-    out = []
-    opened = any(s.server_hello is not None for s in run.sessions)
-    for item in sorted(set(run.items)):
-        if item not in CHECKS:
-            continue
-        res = CHECKS[item](run)
-        if res.status is Status.NA and 5 <= item <= 17 and run.sessions and not opened:
-            first = run.sessions[0]
-            why = first.connect_error or "no server hello"
-            res = result(item, False, f"no WebSocket session could be opened ({why})")
-        out.append(res)
-    return out
