@@ -2,31 +2,34 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from bench.serverproc import ServerProcess
 from bench.stats import percentile
-from device.cli import add_common
-from device.swarm import run_swarm
+from device.arguments import RunSettings
+from device.swarm import SwarmConfig, run_swarm
 
 UTTERANCES = ("turn on the lamp", "what time is it")
 
 
-def swarm_args(ws_url: str, n: int, turns: int, think_s: float, **extra: Any) -> argparse.Namespace:
-    """A ``xiaozhi-device swarm`` argument set: real-time audio, flite-spoken utterances."""
-    p = argparse.ArgumentParser()
-    add_common(p)
-    argv = ["--ws-url", ws_url, "--turns", str(turns), "--think", str(think_s)]
-    for say in extra.pop("say", UTTERANCES):
-        argv += ["--say", say]
-    if extra.get("abort_after") is not None:
-        argv += ["--abort-after", str(extra.pop("abort_after"))]
-    args = p.parse_args(argv)
-    args.n, args.ramp, args.seed = n, extra.pop("ramp", min(2.0, 0.1 * n)), 1
-    return args
+def swarm_args(
+    ws_url: str,
+    n: int,
+    turns: int,
+    think_s: float,
+    *,
+    say: Sequence[str] = UTTERANCES,
+    abort_after: float | None = None,
+    ramp: float | None = None,
+) -> SwarmConfig:
+    """A swarm of ``n`` boards: real-time audio, flite-spoken utterances, ``turns`` rounds."""
+    settings = RunSettings(
+        ws_url=ws_url, say=tuple(say), turns=turns, think_s=think_s, abort_after_s=abort_after
+    )
+    return SwarmConfig(settings, n=n, ramp_s=min(2.0, 0.1 * n) if ramp is None else ramp)
 
 
 def pct(values: list[float]) -> dict[str, float | int | None]:
@@ -34,11 +37,11 @@ def pct(values: list[float]) -> dict[str, float | int | None]:
     return {"n": len(values), "p50": r(percentile(values, 50)), "p95": r(percentile(values, 95))}
 
 
-def run_devices(srv: ServerProcess, args: argparse.Namespace, timeout_s: float) -> dict[str, Any]:
+def run_devices(srv: ServerProcess, config: SwarmConfig, timeout_s: float) -> dict[str, Any]:
     """Run the swarm once; adds server CPU (s, %), RSS and the ledger lines of these turns."""
     since = srv.mark()
     cpu0, t0 = srv.cpu_s(), time.monotonic()
-    report = asyncio.run(asyncio.wait_for(run_swarm(args), timeout_s))
+    report = asyncio.run(asyncio.wait_for(run_swarm(config), timeout_s))
     wall = time.monotonic() - t0
     cpu = srv.cpu_s() - cpu0
     report["server"] = {

@@ -1,7 +1,11 @@
-"""Composition root of one simulated board: identity, OTA boot, controller, audio.
+"""Composition root of one simulated board: identity, OTA boot, controller, channel, audio.
 
 ``device = await Device.create(options, on_event)``; ``await device.boot()`` runs the firmware's
 boot (OTA check and activation unless ``ws_url`` is given); then drive ``device.controller``.
+
+The simulated firmware version decides the rest (protocol.md §0): ``--legacy-iot`` is a v1.7.x
+build (no ``features.mcp``, legacy ``iot`` messages), glyph push needs v2.4.x; the same version
+goes into the hello, the OTA system info and the ``User-Agent``.
 """
 
 from __future__ import annotations
@@ -14,15 +18,32 @@ from typing import Any
 from device.audio.player import Player
 from device.audio.sinks import AudioSink, NullSink, SpeakerSink, WavSink
 from device.audio.sources import MicSource, ScriptedSource
-from device.controller import DeviceController, EventSink, LegacyIot, McpHandler
-from device.identity import DeviceIdentity, IdentityStore
+from device.controller import DeviceController, LegacyIot, McpHandler
+from device.errors import MqttNotImplemented, UsageError
+from device.events import EventSink
+from device.identity import DEFAULT_FIRMWARE, DeviceIdentity, IdentityStore
 from device.ota import OtaClient, OtaOutcome, OtaTimings
+from protocol.errors import InvalidField
+from protocol.handshake import hello_features
 
+__all__ = ["Device", "DeviceOptions", "MqttNotImplemented", "firmware_version_for"]
 logger = logging.getLogger(__name__)
 
+LEGACY_IOT_FIRMWARE = "1.7.7"
+"""The last firmware line with the legacy IoT build option (v1.6.x – v1.7.7)."""
 
-class MqttNotImplemented(Exception):
-    """The OTA answer chose MQTT+UDP, which this simulator does not implement."""
+
+def firmware_version_for(firmware: str | None, *, legacy_iot: bool, glyph_push: bool) -> str:
+    """The simulated firmware version: as given, else 1.7.7 for legacy IoT, else 2.4.2.
+
+    UsageError when the build cannot exist (legacy IoT after 1.7.x, glyph push before 2.4).
+    """
+    version = firmware or (LEGACY_IOT_FIRMWARE if legacy_iot else DEFAULT_FIRMWARE)
+    try:
+        hello_features(version, legacy_iot=legacy_iot, glyph_push=glyph_push)
+    except InvalidField as exc:
+        raise UsageError(f"{exc} (--firmware, --legacy-iot, --glyph-push)") from exc
+    return version
 
 
 @dataclass
@@ -36,6 +57,7 @@ class DeviceOptions:
     protocol_version: int | None = None
     board: str | None = None
     firmware: str | None = None
+    """Simulated firmware version; None: 2.4.2, or 1.7.7 with ``legacy_iot``."""
     language: str | None = None
     aec: bool = False
     fast: bool = False
@@ -87,19 +109,19 @@ class Device:
 
     @classmethod
     async def create(cls, options: DeviceOptions, on_event: EventSink | None = None) -> Device:
+        firmware = firmware_version_for(
+            options.firmware, legacy_iot=options.legacy_iot, glyph_push=options.glyph_push
+        )
         store = IdentityStore(options.state_file)
         identity = store.load(
-            board_name=options.board, firmware_version=options.firmware, language=options.language
+            board_name=options.board, firmware_version=firmware, language=options.language
         )
-        for attr, value in (
-            ("board_name", options.board),
-            ("firmware_version", options.firmware),
-            ("language", options.language),
-        ):
+        identity.firmware_version = firmware  # the build simulated now, whatever ran before
+        for attr, value in (("board_name", options.board), ("language", options.language)):
             if value:
                 setattr(identity, attr, value)
-        source: ScriptedSource | MicSource = MicSource() if options.mic else ScriptedSource()
         player = Player(make_sink(options.sink), realtime=options.realtime_playback)
+        source: ScriptedSource | MicSource = MicSource() if options.mic else ScriptedSource()
         mcp, legacy = make_iot(identity, options.legacy_iot, on_event)
         controller = DeviceController(
             identity,
@@ -128,8 +150,8 @@ class Device:
             self.ota = await OtaClient(ident, self.store, opts.ota_url, opts.ota_timings).run()
             if self.ota.transport == "mqtt":
                 raise MqttNotImplemented(
-                    "the OTA answer selects MQTT+UDP (an 'mqtt' section, or no 'websocket' "
-                    "section / OTA unreachable); this simulator implements WebSocket only"
+                    "MQTT is not implemented: the OTA answer selects MQTT+UDP (an 'mqtt' "
+                    "section, or no 'websocket' section); this simulator implements WebSocket only"
                 )
         else:
             raise ValueError("give --ota-url or --ws-url")

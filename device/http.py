@@ -18,7 +18,16 @@ MAX_BODY_BYTES = 1 << 20
 
 
 class HttpError(Exception):
-    """Connect failure, timeout or an unreadable response."""
+    """Connect failure, timeout or an unreadable response.
+
+    ``refused``: nothing listens on that port. ``empty_reply``: the peer closed the connection
+    without sending a single byte (what a WebSocket server does to a POST).
+    """
+
+    def __init__(self, message: str, *, refused: bool = False, empty_reply: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
+        self.empty_reply = empty_reply
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +75,13 @@ async def request(
                 writer.close()
     except TimeoutError as exc:
         raise HttpError(f"HTTP {method} {url} timed out after {timeout_s} s") from exc
-    except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+    except ConnectionRefusedError as exc:
+        raise HttpError(f"HTTP {method} {url}: connection refused", refused=True) from exc
+    except asyncio.IncompleteReadError as exc:
+        empty = not exc.partial
+        what = "closed the connection without an answer" if empty else f"answer cut short: {exc}"
+        raise HttpError(f"HTTP {method} {url}: {what}", empty_reply=empty) from exc
+    except (OSError, ValueError) as exc:
         raise HttpError(f"HTTP {method} {url} failed: {exc}") from exc
 
 

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from device.errors import StateFileError
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_BOARD = "bread-compact-wifi"
@@ -81,7 +83,7 @@ class IdentityStore:
                     raise ValueError("not a JSON object")
                 return DeviceIdentity.from_json(data)
             except (ValueError, TypeError) as exc:
-                raise ValueError(f"device state file {self.path} is unreadable: {exc}") from exc
+                raise StateFileError(f"device state file {self.path} is unreadable: {exc}") from exc
         identity = DeviceIdentity(**{k: v for k, v in defaults.items() if v is not None})
         self.save(identity)
         return identity
@@ -96,4 +98,4 @@ class IdentityStore:
                 json.dump(identity.to_json(), f, indent=1)
             os.replace(tmp, self.path)
         except OSError as exc:
-            raise ValueError(f"cannot write device state file {self.path}: {exc}") from exc
+            raise StateFileError(f"cannot write device state file {self.path}: {exc}") from exc

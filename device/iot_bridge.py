@@ -6,16 +6,14 @@ Imports ``iot`` lazily so the device still runs (without tools) when it is unava
 from __future__ import annotations
 
 import logging
-import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
+from device.events import EventSink, ThingChanged
 from device.identity import DeviceIdentity
 from protocol.messages import IotCommands, encode_message
 
 if TYPE_CHECKING:
-    from device.controller import EventSink, LegacyIot, McpHandler
+    from device.controller import LegacyIot, McpHandler
     from iot.things import Board
 
 logger = logging.getLogger(__name__)
@@ -38,15 +36,10 @@ class LegacyIotAdapter:
         msg = states_message(self.board, session_id, delta=delta)
         return encode_message(msg) if msg.states else None
 
-    async def apply_commands(self, message: dict[str, Any]) -> None:
+    async def apply_commands(self, message: IotCommands) -> None:
         from iot.legacy import apply_commands
 
-        try:
-            commands = IotCommands.model_validate(message)
-        except ValidationError as exc:
-            logger.warning("ignoring malformed iot commands: %s", exc)
-            return
-        for outcome in await apply_commands(self.board, commands):
+        for outcome in await apply_commands(self.board, message):
             if outcome.is_error:
                 logger.warning("iot command failed: %s", outcome.text)
 
@@ -61,15 +54,7 @@ def build_iot(
     if on_event is not None:
 
         def changed(thing: str, prop: str, value: bool | int | str) -> None:
-            on_event(
-                {
-                    "event": "thing",
-                    "t": round(time.time(), 3),
-                    "thing": thing,
-                    "property": prop,
-                    "value": value,
-                }
-            )
+            on_event(ThingChanged(thing, prop, value))
 
         board.on_change = changed
     if legacy:

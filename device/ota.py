@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from device import http
+from device.errors import OtaBadAnswer, OtaError, OtaNotFound, OtaUnreachable, OtaWrongPort
 from device.identity import DeviceIdentity, IdentityStore, NvsValue
 from device.sysinfo import system_info_json
 
@@ -51,8 +53,10 @@ class OtaOutcome:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class OtaError(Exception):
-    """The answer would make a real board abort (e.g. a non-numeric firmware version)."""
+__all__ = ["OtaClient", "OtaError", "OtaOutcome", "OtaTimings", "activation_url", "version_newer"]
+
+OTA_URL_HINT = "xiaozhi-server's OTA URL is http://HOST:8003/xiaozhi/ota/"
+_URL_IN_TEXT = re.compile(r"https?://[^\s\"'<>]+")
 
 
 def activation_url(ota_url: str) -> str:
@@ -65,7 +69,7 @@ def version_newer(new: str, current: str) -> bool:
         a = [int(x) for x in new.split(".")]
         b = [int(x) for x in current.split(".")]
     except ValueError as exc:
-        raise OtaError(f"firmware version {new!r} is not numeric: a board would abort") from exc
+        raise OtaBadAnswer(f"firmware version {new!r} is not numeric: a board would abort") from exc
     for x, y in zip(a, b, strict=False):
         if x != y:
             return x > y
@@ -82,6 +86,13 @@ def request_headers(identity: DeviceIdentity) -> dict[str, str]:
         "Accept-Language": identity.language,
         "Content-Type": "application/json",
     }
+
+
+def _speaks_websocket(resp: http.HttpResponse) -> bool:
+    """An HTTP answer from a WebSocket server (426, ``Upgrade: websocket``, its refusal text)."""
+    upgrade = any(k.lower() == "upgrade" and "websocket" in v.lower() for k, v in resp.headers)
+    text = resp.body[:2000].decode("utf-8", "replace").lower()
+    return upgrade or "upgrade required" in text or "websocket server" in text
 
 
 def copy_nvs(section: dict[str, Any], namespace: dict[str, NvsValue]) -> None:
@@ -119,13 +130,29 @@ class OtaClient:
         )
 
     async def check_version(self, outcome: OtaOutcome) -> dict[str, Any] | None:
-        """One OTA POST; returns the parsed answer, or None on any failure."""
+        """One OTA POST; the parsed answer, None on a failure worth retrying (5xx, timeout, bad
+        JSON, as a board does), or an OtaError when the URL itself is wrong (refused, 404, the
+        WebSocket port): retrying cannot help, so the simulator says what to change at once."""
         outcome.ota_posts += 1
         try:
             resp = await self._post(self.url, system_info_json(self.identity))
         except http.HttpError as exc:
+            if exc.refused:
+                raise OtaUnreachable(
+                    f"cannot reach the OTA URL {self.url}: connection refused. Is the server "
+                    f"running, and is this its OTA (HTTP) port? {OTA_URL_HINT}"
+                ) from exc
+            if exc.empty_reply:
+                raise await self._wrong_port(None) from exc
             logger.error("OTA check failed: %s", exc)
             return None
+        if resp.status != 200 and (resp.status == 426 or _speaks_websocket(resp)):
+            raise await self._wrong_port(resp)
+        if resp.status == 404:
+            raise OtaNotFound(
+                f"the OTA URL {self.url} answered 404 Not Found: the port answers HTTP but the "
+                f"path is wrong. {OTA_URL_HINT}"
+            )
         if resp.status != 200:
             logger.error("OTA check failed: HTTP %d", resp.status)
             return None
@@ -138,6 +165,22 @@ class OtaClient:
             logger.error("OTA answer is not a JSON object")
             return None
         return data
+
+    async def _wrong_port(self, resp: http.HttpResponse | None) -> OtaWrongPort:
+        """The error for a WebSocket port; a plain GET may name the right OTA URL."""
+        if resp is None or resp.status != 426:
+            try:
+                probe = await http.request("GET", self.url, {}, b"", timeout_s=5.0)
+            except http.HttpError:
+                probe = None
+            resp = probe if probe is not None else resp
+        text = resp.body.decode("utf-8", "replace") if resp is not None else ""
+        named = [u for u in _URL_IN_TEXT.findall(text) if "ota" in u.lower()]
+        change = f"use --ota-url {named[0]}" if named else OTA_URL_HINT
+        return OtaWrongPort(
+            f"{self.url} is a WebSocket port, not the OTA endpoint (it does not answer the OTA "
+            f"POST): {change}; or skip OTA with --ws-url ws://HOST:8000/xiaozhi/v1/"
+        )
 
     def apply(self, data: dict[str, Any], outcome: OtaOutcome) -> dict[str, Any]:
         """Apply one answer; returns its ``activation`` section ({} when absent)."""

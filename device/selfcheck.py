@@ -12,7 +12,8 @@ import numpy as np
 
 from device.audio.sources import ScriptedSource, Utterance, last_voiced
 from device.controller import DeviceController
-from device.scenario import ScenarioError, wait_until
+from device.errors import ScenarioError
+from device.scenario import wait_until
 from protocol.enums import DeviceState
 
 TIMEOUT_S = 20.0

@@ -1,8 +1,16 @@
-"""``xiaozhi-device swarm``: N headless simulated boards in one process, measuring every turn.
+r"""xiaozhi-device swarm: N headless simulated boards in one process, measuring every turn.
 
-Each device boots (OTA or ``--ws-url``), then runs the same script (``--say``/``--wav``,
-``--turns``, ``--think``); per-turn ``endpoint_ms``, ``first_audio_ms``, ``abort_ms`` and
-``stale_frames`` (benchmarks.md) are collected, printed as a rich table and written as JSON.
+Each board boots (OTA or --ws-url), then runs the same script (--say/--wav, --turns,
+--think); per-turn endpoint_ms, first_audio_ms, abort_ms and stale_frames are collected and
+printed as a table (ms, one decimal); --results FILE also writes them as JSON.
+
+examples:
+  xiaozhi-device swarm -n 10 --ws-url ws://127.0.0.1:8000/xiaozhi/v1/ \
+      --say "what time is it" --turns 5
+  xiaozhi-device swarm -n 3 --ota-url http://127.0.0.1:8003/xiaozhi/ota/ \
+      --say "turn on the lamp" --results swarm.json
+
+exit status: 0 when every board finished, 1 when one failed, 2 usage.
 """
 
 from __future__ import annotations
@@ -14,37 +22,61 @@ import logging
 import random
 import statistics
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from bench.stats import percentile
-from device.app import Device, DeviceOptions, MqttNotImplemented
-from device.audio.sources import AudioSourceError, Utterance
-from device.cli import add_common, load_utterances, options_from, script_from
-from device.scenario import ScenarioError, run_script
+from device.app import Device
+from device.arguments import URL_EXAMPLE, HelpFormatter, RunSettings, add_common
+from device.audio.sources import Utterance
+from device.errors import DeviceError, UsageError
+from device.scenario import run_script
 
 logger = logging.getLogger(__name__)
 METRICS = ("endpoint_ms", "first_audio_ms", "abort_ms")
 
 
+@dataclass(frozen=True)
+class SwarmConfig:
+    """A swarm run: the shared settings plus how many boards and how they start."""
+
+    settings: RunSettings
+    n: int = 5
+    """Number of boards."""
+    ramp_s: float = 2.0
+    """Board starts are spread uniformly over this many seconds."""
+    seed: int = 1
+    results: Path | None = None
+    """Write the JSON report here (None: only the table)."""
+    utterances: list[Utterance] | None = field(default=None, compare=False)
+    """Ready-made utterances (None: speak ``settings.say``/``settings.wav``)."""
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The ``q``-th percentile (0–100) by linear interpolation, rounded to 0.1; None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100.0
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return round(ordered[low] + (ordered[high] - ordered[low]) * (pos - low), 1)
+
+
 async def run_one(
-    index: int,
-    opts: DeviceOptions,
-    args: argparse.Namespace,
-    utts: list[Utterance],
-    start_delay_s: float,
+    index: int, config: SwarmConfig, utts: list[Utterance], start_delay_s: float
 ) -> dict[str, Any]:
-    """One device's whole run; errors are reported in the result, not raised."""
+    """One board's whole run; errors are reported in the result, not raised."""
     await asyncio.sleep(start_delay_s)
-    device = await Device.create(opts, None)
+    device = await Device.create(config.settings.device_options(realtime_playback=True), None)
     error = None
     try:
         await device.boot()
-        await run_script(device.controller, script_from(args, utts))
-    except (ScenarioError, MqttNotImplemented, AudioSourceError, OSError) as exc:
+        await run_script(device.controller, config.settings.script(utts))
+    except (DeviceError, OSError) as exc:
         error = str(exc)
         logger.error("device %d: %s", index, exc)
     finally:
@@ -82,6 +114,10 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _ms(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
 def print_table(summary: dict[str, Any], console: Console) -> None:
     table = Table(
         title=f"swarm: {summary['devices']} devices, {summary['turns']} turns, "
@@ -91,50 +127,65 @@ def print_table(summary: dict[str, Any], console: Console) -> None:
         table.add_column(col, justify="right" if col != "metric" else "left")
     for m in METRICS:
         s = summary[m]
-        table.add_row(
-            m,
-            str(s["n"]),
-            *(str(s[k]) if s[k] is not None else "–" for k in ("p50", "p95", "mean")),
-        )
+        table.add_row(m, str(s["n"]), *(_ms(s[k]) for k in ("p50", "p95", "mean")))
     console.print(table)
 
 
-async def run_swarm(args: argparse.Namespace) -> dict[str, Any]:
-    utts = await load_utterances(args)
+async def run_swarm(config: SwarmConfig) -> dict[str, Any]:
+    """Run every board; ``{"summary": …, "devices": [...]}``."""
+    utts = config.utterances or await config.settings.utterances()
     if not utts:
-        raise AudioSourceError("give --say or --wav")
-    rng = random.Random(args.seed)
-    jobs = [
-        run_one(
-            i, options_from(args, realtime_playback=True), args, utts, rng.uniform(0, args.ramp)
-        )
-        for i in range(args.n)
-    ]
+        raise UsageError("nothing to say: give --say TEXT or --wav FILE")
+    rng = random.Random(config.seed)
+    jobs = [run_one(i, config, utts, rng.uniform(0, config.ramp_s)) for i in range(config.n)]
     results = await asyncio.gather(*jobs)
     return {"summary": summarize(results), "devices": results}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="xiaozhi-device swarm", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="xiaozhi-device swarm", description=__doc__, formatter_class=HelpFormatter
+    )
     add_common(p)
-    p.add_argument("-n", type=int, default=5, help="number of devices")
-    p.add_argument("--ramp", type=float, default=2.0, help="spread device starts over S s")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--out", type=Path, default=Path("swarm-results.json"), help="JSON output")
-    args = p.parse_args(argv)
+    swarm = p.add_argument_group("the swarm")
+    swarm.add_argument("-n", type=int, default=5, help="number of boards")
+    swarm.add_argument(
+        "--ramp", type=float, default=2.0, metavar="S", help="spread board starts over S s"
+    )
+    swarm.add_argument("--seed", type=int, default=1, help="seed of the start-time spread")
+    swarm.add_argument(
+        "--results", type=Path, metavar="FILE", help="also write every turn as JSON to FILE"
+    )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not args.ota_url and not args.ws_url:
-        print("xiaozhi-device swarm: give --ota-url or --ws-url", file=sys.stderr)
+        parser.print_usage(sys.stderr)
+        print(f"xiaozhi-device swarm: give --ota-url or --ws-url ({URL_EXAMPLE})", file=sys.stderr)
         return 2
+    config = SwarmConfig(
+        RunSettings.from_args(args),
+        n=args.n,
+        ramp_s=args.ramp,
+        seed=args.seed,
+        results=args.results,
+    )
     try:
-        report = asyncio.run(run_swarm(args))
-    except AudioSourceError as exc:
+        report = asyncio.run(run_swarm(config))
+    except DeviceError as exc:
         print(f"xiaozhi-device swarm: {exc}", file=sys.stderr)
-        return 1
-    args.out.write_text(json.dumps(report, indent=1))
+        return exc.exit_status
+    except KeyboardInterrupt:
+        return 130
+    if config.results is not None:
+        config.results.write_text(json.dumps(report, indent=1) + "\n")
     print_table(report["summary"], Console())
     return 1 if report["summary"]["errors"] else 0

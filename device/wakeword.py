@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from device.errors import WakeWordUnavailable
 from protocol.audio import Pcm
 
 logger = logging.getLogger(__name__)
 
 
-class WakeWordUnavailable(Exception):
-    """pocketsphinx is missing or rejected the phrase (words not in its dictionary)."""
+__all__ = ["KeyphraseSpotter", "WakeWordUnavailable"]
 
 
 class KeyphraseSpotter:

@@ -17,6 +17,9 @@ import struct
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+from device.errors import ChannelError
+from protocol.handshake import upgrade_request
+
 logger = logging.getLogger(__name__)
 
 OP_CONT, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
@@ -24,7 +27,7 @@ MAX_SEND_PAYLOAD = 65535
 MAX_MESSAGE_BYTES = 1 << 20
 
 
-class WsError(Exception):
+class WsError(ChannelError):
     """Connect/handshake failure, or a frame the client cannot send."""
 
 
@@ -32,22 +35,18 @@ class WsClosed(Exception):
     """The connection ended (server Close frame, TCP loss, or our own hang-up)."""
 
 
-def handshake_request(url: str, headers: dict[str, str], key: str) -> bytes:
-    """The upgrade request bytes as the board writes them."""
-    parts = urlsplit(url)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    fields = dict(headers)
-    fields.update(
-        {
-            "Connection": "Upgrade",
-            "Sec-WebSocket-Key": key,
-            "Sec-WebSocket-Version": "13",
-            "Upgrade": "websocket",
-        }
-    )
-    lines = [f"GET {path} HTTP/1.1", f"Host: {parts.hostname}"]
-    lines += [f"{k}: {v}" for k, v in sorted(fields.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
+def refusal_message(url: str, head: bytes) -> str:
+    """What to tell the user when the server answered the upgrade with something else."""
+    status = head.split(b"\r\n", 1)[0].decode("latin-1", "replace").strip()
+    hint = ""
+    if " 404" in status:
+        hint = (
+            ": wrong path, or not the WebSocket port (xiaozhi-server serves "
+            "ws://HOST:8000/xiaozhi/v1/; the OTA answer's websocket.url names the right URL)"
+        )
+    elif " 401" in status or " 403" in status:
+        hint = ": the server wants a valid token (--token, or the OTA answer's websocket.token)"
+    return f"WebSocket upgrade refused by {url}: {status}{hint}"
 
 
 def _mask(data: bytes, key: bytes) -> bytes:
@@ -97,21 +96,25 @@ class RawWebSocket:
         try:
             async with asyncio.timeout(timeout_s):
                 reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=tls)
-                writer.write(handshake_request(url, headers, key))
+                writer.write(upgrade_request(url, headers, key))
                 await writer.drain()
                 head = await reader.readuntil(b"\r\n\r\n")
         except TimeoutError as exc:
             if writer is not None:
                 writer.close()
             raise WsError(f"WebSocket handshake with {url} timed out after {timeout_s} s") from exc
+        except ConnectionRefusedError as exc:
+            raise WsError(
+                f"cannot connect to {url}: connection refused (nothing listens on port {port}; "
+                "is the server running, and is this its WebSocket port?)"
+            ) from exc
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             if writer is not None:
                 writer.close()
             raise WsError(f"cannot connect to {url}: {exc}") from exc
         if b"HTTP/1.1 101" not in head:
             writer.close()
-            status = head.split(b"\r\n", 1)[0].decode("latin-1", "replace")
-            raise WsError(f"WebSocket upgrade refused by {url}: {status}")
+            raise WsError(refusal_message(url, head))
         return cls(reader, writer)
 
     async def _send(self, opcode: int, payload: bytes) -> None:

@@ -45,6 +45,7 @@ class Player:
         self.played = 0
         self.corrupt = 0
         self.level_dbfs = -120.0
+        self.sink_failed = False
 
     def configure(self, sample_rate_hz: int, frame_duration_ms: int) -> None:
         """Decoder parameters from the server hello."""
@@ -87,6 +88,7 @@ class Player:
         deadline = time.monotonic()
         while True:
             if not self._queue:
+                self.level_dbfs = -120.0
                 self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
@@ -103,10 +105,12 @@ class Player:
                 continue
             self.played += 1
             self.level_dbfs = rms_dbfs(pcm)
-            try:
-                self.sink.write(pcm, self._rate)
-            except Exception:
-                logger.exception("audio sink failed")
+            if not self.sink_failed:
+                try:
+                    self.sink.write(pcm, self._rate)
+                except Exception as exc:  # reported once; playback timing goes on without it
+                    self.sink_failed = True
+                    logger.error("audio output failed, replies are no longer played: %s", exc)
             frame_s = len(pcm) / self._rate
             if self.realtime:
                 deadline += frame_s

@@ -9,10 +9,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from device.audio.sources import AudioSourceError
+from device.errors import AudioSourceError, NoSoundDevice
 from protocol.audio import Pcm, resample
 
 logger = logging.getLogger(__name__)
+
+
+NO_SPEAKER_HINT = "use --output FILE.wav to keep the replies, or --output null"
 
 
 class AudioSink(Protocol):
@@ -68,6 +71,12 @@ class SpeakerSink:
             raise AudioSourceError(
                 f"speaker output needs sounddevice: pip install 'xiaozhi-py[mic]' ({exc})"
             ) from exc
+        try:
+            sd.query_devices(kind="output")
+        except Exception as exc:  # PortAudioError "Error querying device -1": none at all
+            raise NoSoundDevice(
+                f"no speaker (audio output device) found; {NO_SPEAKER_HINT}"
+            ) from exc
         self._sd = sd
         self._stream: Any = None
         self._rate = 0
@@ -79,7 +88,7 @@ class SpeakerSink:
                 stream = self._sd.OutputStream(samplerate=sample_rate_hz, channels=1, dtype="int16")
                 stream.start()
             except Exception as exc:  # PortAudioError: no sound card
-                raise AudioSourceError(f"cannot open the speaker: {exc}") from exc
+                raise NoSoundDevice(f"cannot open the speaker ({exc}); {NO_SPEAKER_HINT}") from exc
             self._stream, self._rate = stream, sample_rate_hz
         self._stream.write(pcm.reshape(-1, 1))
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from device.errors import AudioSourceError, NoSoundDevice
 from protocol.audio import UPLINK_SAMPLE_RATE_HZ, Pcm, resample
 
 logger = logging.getLogger(__name__)
@@ -28,8 +29,8 @@ VOICED_ABS_THRESHOLD = 500
 PREROLL_SAMPLES = 2 * UPLINK_SAMPLE_RATE_HZ
 
 
-class AudioSourceError(Exception):
-    """A source cannot produce audio (missing file, missing TTS engine, no sound card)."""
+__all__ = ["AudioSourceError", "MicSource", "ScriptedSource", "Utterance", "say", "synthesize"]
+NO_MIC_HINT = "use --wav FILE or --say TEXT to speak without a microphone"
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,10 @@ class MicSource:
         self._history = np.zeros(0, dtype=np.int16)
         self.speech_ended = False
         try:
+            sd.query_devices(kind="input")
+        except Exception as exc:  # PortAudioError "Error querying device -1": none at all
+            raise NoSoundDevice(f"no microphone (audio input device) found; {NO_MIC_HINT}") from exc
+        try:
             self._stream = sd.InputStream(
                 samplerate=UPLINK_SAMPLE_RATE_HZ,
                 channels=1,
@@ -182,7 +187,7 @@ class MicSource:
             )
             self._stream.start()
         except Exception as exc:  # PortAudioError: no device
-            raise AudioSourceError(f"cannot open the microphone: {exc}") from exc
+            raise NoSoundDevice(f"cannot open the microphone ({exc}); {NO_MIC_HINT}") from exc
 
     def _callback(self, indata: np.ndarray, frames: int, t: object, status: object) -> None:
         pcm = indata[:, 0].copy()

@@ -111,7 +111,9 @@ async def make_device(server: ScriptedServer) -> AsyncIterator[Callable[..., Any
 
     async def factory(**kw: Any) -> DeviceController:
         identity = DeviceIdentity(
-            mac="a0:b7:65:12:34:56", uuid="6f1c2c1e-1d1b-4b8e-9a52-0c4d0a8c1f00"
+            mac="a0:b7:65:12:34:56",
+            uuid="6f1c2c1e-1d1b-4b8e-9a52-0c4d0a8c1f00",
+            firmware_version=kw.pop("firmware", "2.4.2"),
         )
         identity.websocket.update({"url": server.url, "token": kw.pop("token", "tok")})
         realtime = kw.pop("realtime_playback", False)

@@ -9,6 +9,14 @@ from typing import Any
 import numpy as np
 
 from device.controller import DeviceController
+from device.events import (
+    AlertShown,
+    DeviceEvent,
+    EmotionChanged,
+    SentenceStarted,
+    StateChanged,
+    SttReceived,
+)
 from protocol.enums import AbortReason, DeviceState
 from tests.device.conftest import ScriptedServer
 
@@ -157,23 +165,23 @@ async def test_wake_word_while_listening_aborts_and_restarts(
 
 async def test_tts_start_ignored_while_connecting(server: ScriptedServer, make_device: Any) -> None:
     server.before_hello = ['{"type":"tts","state":"start"}']
-    events: list[dict[str, Any]] = []
+    events: list[DeviceEvent] = []
     ctl = await make_device(on_event=events.append)
     await ctl.click()
     assert ctl.state == DeviceState.LISTENING
     await server.wait(lambda: START_AUTO in server.last.texts)
-    states = [(e["old"], e["new"]) for e in events if e["event"] == "state"]
+    states = [(e.old, e.new) for e in events if isinstance(e, StateChanged)]
     assert states[-2:] == [("idle", "connecting"), ("connecting", "listening")]
     assert all(new != "speaking" for _, new in states)
 
 
 async def test_no_server_hello_times_out_to_idle(server: ScriptedServer, make_device: Any) -> None:
     server.hello = '{"type":"hello","transport":"udp"}'  # wrong transport → ignored
-    events: list[dict[str, Any]] = []
+    events: list[DeviceEvent] = []
     ctl = await make_device(hello_timeout_s=0.3, on_event=events.append)
     await ctl.click()
     assert ctl.state == DeviceState.IDLE
-    assert any(e["event"] == "alert" and e["message"] == "server timeout" for e in events)
+    assert any(isinstance(e, AlertShown) and e.message == "server timeout" for e in events)
     await asyncio.wait_for(server.last.closed.wait(), 2)
 
 
@@ -222,7 +230,7 @@ async def test_downlink_only_in_speaking_and_session_kept(
 async def test_server_messages_handled_and_others_ignored(
     server: ScriptedServer, make_device: Any
 ) -> None:
-    events: list[dict[str, Any]] = []
+    events: list[DeviceEvent] = []
     ctl = await make_device(on_event=events.append)
     await ctl.click()
     for text in (
@@ -238,11 +246,11 @@ async def test_server_messages_handled_and_others_ignored(
         '{"type":"alert","status":"s","message":"m","emotion":"sad"}',
     ):
         await server.send(text)
-    await until(lambda: any(e["event"] == "alert" for e in events))
+    await until(lambda: any(isinstance(e, AlertShown) for e in events))
     kinds = [
-        (e["event"], e.get("text") or e.get("emotion"))
+        (e.kind, e.emotion if isinstance(e, EmotionChanged | AlertShown) else e.text)
         for e in events
-        if e["event"] in ("stt", "llm", "sentence_start", "alert")
+        if isinstance(e, SttReceived | EmotionChanged | SentenceStarted | AlertShown)
     ]
     assert kinds == [
         ("stt", "hello"),

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+import pytest
 
 from device.app import Device, DeviceOptions
 from device.audio.sources import synthesize
+from device.events import DeviceEvent, SttReceived, ThingChanged, TurnEnded
 from device.scenario import Script, run_script
 from server.app import Server
 from server.config import load_settings
+
+pytestmark = pytest.mark.e2e
 
 
 async def test_turn_on_the_lamp_through_the_real_server(tmp_path: Path) -> None:
@@ -19,7 +23,7 @@ async def test_turn_on_the_lamp_through_the_real_server(tmp_path: Path) -> None:
     )
     server = Server(settings)
     await server.start()
-    events: list[dict[str, Any]] = []
+    events: list[DeviceEvent] = []
     try:
         opts = DeviceOptions(
             ota_url=f"http://127.0.0.1:{server.http_port}/xiaozhi/ota/",
@@ -37,12 +41,10 @@ async def test_turn_on_the_lamp_through_the_real_server(tmp_path: Path) -> None:
             await device.close()
     finally:
         await server.stop()
-    stts = [e["text"] for e in events if e["event"] == "stt"]
+    stts = [e.text for e in events if isinstance(e, SttReceived)]
     assert stts == ["turn on the lamp", "what time is it"], events
-    assert {"event": "thing", "thing": "living_room_lamp", "property": "power", "value": True} in [
-        {k: v for k, v in e.items() if k != "t"} for e in events
-    ]
-    turns = [e for e in events if e["event"] == "turn"]
+    assert ThingChanged("living_room_lamp", "power", True) in events
+    turns = [e for e in events if isinstance(e, TurnEnded)]
     assert len(turns) == 2
-    assert all(t["first_audio_ms"] is not None and t["stale_frames"] == 0 for t in turns)
+    assert all(t.first_audio_ms is not None and t.stale_frames == 0 for t in turns)
     assert device.identity.websocket["url"] == f"ws://127.0.0.1:{server.ws_port}/xiaozhi/v1/"

@@ -85,15 +85,15 @@ async def test_mcp_initialize_paging_calls_and_errors(
 async def test_legacy_iot_descriptors_states_commands(
     server: ScriptedServer, make_device: Any
 ) -> None:
-    board = demo_board("bread-compact-wifi", "2.4.2")
-    ctl = await make_device(legacy_iot=LegacyIotAdapter(board))
+    board = demo_board("bread-compact-wifi", "1.7.7")
+    ctl = await make_device(legacy_iot=LegacyIotAdapter(board), firmware="1.7.7")
     await ctl.click()
     n_things = len(board.things)
     await server.wait(lambda: len(server.last.texts) >= n_things + 3)
     texts = server.last.texts
-    # A legacy-IoT build predates MCP: its hello must not announce features.mcp, or a server
-    # waits for MCP answers that never come.
-    assert json.loads(texts[0])["features"] == {"glyph_push": False}
+    # A legacy-IoT build (≤ 1.7.x) predates MCP and glyph push: its hello announces neither
+    # (a server would wait for MCP answers that never come).
+    assert json.loads(texts[0])["features"] == {}
     descriptors = [json.loads(t) for t in texts[1 : 1 + n_things]]
     assert all(
         t.startswith('{"session_id":"S1","type":"iot","update":true,"descriptors":[')

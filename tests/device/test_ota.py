@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from device.errors import OtaUnreachable
 from device.identity import DeviceIdentity, IdentityStore
 from device.ota import OtaClient, OtaError, OtaTimings, activation_url, version_newer
 
@@ -259,9 +260,8 @@ async def test_retry_backoff_doubles_and_gives_up(http: HttpCapture) -> None:
     assert not outcome.config_fresh and outcome.transport == "mqtt"
 
 
-async def test_unreachable_server_is_a_failure_not_a_crash() -> None:
-    timings = OtaTimings(retry_base_s=0.001, max_failures=2)
-    outcome = await OtaClient(
-        ident(), IdentityStore(None), "http://127.0.0.1:1/ota/", timings
-    ).run()
-    assert outcome.ota_posts == 2 and not outcome.config_fresh
+async def test_refused_port_is_diagnosed_at_once_not_retried() -> None:
+    client = OtaClient(ident(), IdentityStore(None), "http://127.0.0.1:1/ota/", FAST)
+    with pytest.raises(OtaUnreachable, match=r"connection refused.*8003") as exc:
+        await client.run()
+    assert exc.value.code == "ota-unreachable"

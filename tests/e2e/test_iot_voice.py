@@ -18,7 +18,7 @@ from rich.console import Console
 
 from device.app import Device, DeviceOptions
 from device.audio.sources import synthesize
-from device.demo import board_of, run_demo
+from demo import board_of, run_demo
 from device.scenario import wait_until
 from protocol.enums import DeviceState
 from server.app import Providers, Server

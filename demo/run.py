@@ -1,5 +1,7 @@
 """``make demo``: our server in-process + the simulator speaking a scripted conversation.
 
+The one place that imports both ``server`` and ``device`` (they never import each other).
+
 Synthesised speech (flite) goes through real VAD/ASR/dialogue/TTS; after every turn the demo
 prints what the user said, what the assistant said, and the simulated things' states.
 Needs no input; Ctrl-C stops it cleanly (exit 130).
@@ -21,6 +23,7 @@ from rich.table import Table
 
 from device.app import Device, DeviceOptions
 from device.audio.sources import synthesize
+from device.events import DeviceEvent, SentenceStarted, SttReceived, TurnEnded
 from device.scenario import Script, run_script
 
 logger = logging.getLogger(__name__)
@@ -78,13 +81,12 @@ async def run_demo(
             ws_url = f"ws://127.0.0.1:{server.ws_port}{settings.websocket.path}"
             out.print(f"server on {ws_url}")
 
-            def on_event(ev: dict[str, Any]) -> None:
-                kind = ev.get("event")
-                if kind == "stt":
-                    out.print(f"[cyan]user said:[/cyan] {ev.get('text')}")
-                elif kind == "sentence_start":
-                    out.print(f"[green]assistant said:[/green] {ev.get('text')}")
-                elif kind == "turn" and device is not None:
+            def on_event(ev: DeviceEvent) -> None:
+                if isinstance(ev, SttReceived):
+                    out.print(f"[cyan]user said:[/cyan] {ev.text}")
+                elif isinstance(ev, SentenceStarted):
+                    out.print(f"[green]assistant said:[/green] {ev.text}")
+                elif isinstance(ev, TurnEnded) and device is not None:
                     board = board_of(device)
                     if board is not None:
                         out.print(states_table(board.status()))
