@@ -9,7 +9,14 @@ speaks, a language the recogniser does not know).
 from __future__ import annotations
 
 from server.errors import ConfigError
-from server.providers.base import AsrProvider, DialogueProvider, TtsProvider
+from server.providers.base import (
+    AsrCapabilities,
+    AsrProvider,
+    DialogueCapabilities,
+    DialogueProvider,
+    TtsCapabilities,
+    TtsProvider,
+)
 from server.session.replies import base_language
 
 
@@ -17,27 +24,30 @@ def check_chain(
     asr: AsrProvider, dialogue: DialogueProvider, tts: TtsProvider, language: str
 ) -> list[str]:
     """Warnings (empty: all agree) for this chain serving ``language`` (en, zh or auto)."""
-    a, d, t = asr.capabilities, dialogue.capabilities, tts.capabilities
+    a = getattr(asr, "capabilities", None) or AsrCapabilities()
+    d = getattr(dialogue, "capabilities", None) or DialogueCapabilities()
+    t = getattr(tts, "capabilities", None) or TtsCapabilities()
+    an, dn, tn = (getattr(p, "name", "?") for p in (asr, dialogue, tts))
     warnings: list[str] = []
     wanted = set(a.languages) if language == "auto" else {base_language(language)}
     if missing := wanted - set(a.languages):
         raise ConfigError(
-            f"the {asr.name} recogniser does not understand {', '.join(sorted(missing))}; "
+            f"the {an} recogniser does not understand {', '.join(sorted(missing))}; "
             f"it knows {', '.join(sorted(a.languages))} (xiaozhi-server models lists others)"
         )
     if missing := (wanted & set(a.languages)) - set(t.languages):
         raise ConfigError(
-            f"the {tts.name} voice cannot speak {', '.join(sorted(missing))}; "
+            f"the {tn} voice cannot speak {', '.join(sorted(missing))}; "
             f"it speaks {', '.join(sorted(t.languages))}"
         )
     if a.free_text and not a.grammar and not d.free_text:
         warnings.append(
-            f"{asr.name} recognises free text but the {dialogue.name} dialogue only answers its "
+            f"{an} recognises free text but the {dn} dialogue only answers its "
             "commands: other questions get 'I can't help with that'"
         )
     if d.free_text and a.grammar and not a.free_text:
         warnings.append(
-            f"the {dialogue.name} dialogue answers free text, but {asr.name} only recognises the "
+            f"the {dn} dialogue answers free text, but {an} only recognises the "
             "command phrases: set asr.mode=lm or a free-text recogniser"
         )
     return warnings
