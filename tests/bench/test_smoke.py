@@ -10,6 +10,8 @@ import pytest
 
 from bench import cli, stats
 
+pytestmark = pytest.mark.e2e  # runs a real server subprocess and simulated devices
+
 
 def test_cli_quick_writes_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def write(name: str, data: dict[str, Any]) -> Path:
