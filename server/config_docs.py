@@ -77,7 +77,8 @@ def _type(field: FieldInfo) -> str:
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    """One table cell: one line, reStructuredText literals as Markdown code, pipes escaped."""
+    return " ".join(text.split()).replace("``", "`").replace("|", "\\|")
 
 
 def _section(path: tuple[str, ...], model: type[BaseModel], out: list[str]) -> None:
@@ -98,7 +99,7 @@ def _section(path: tuple[str, ...], model: type[BaseModel], out: list[str]) -> N
         doc = (model.__doc__ or "").strip().split("\n\n")[0] if path else ""
         out += [f"## `{title}`" if path else "## Top level", ""]
         if doc and not doc.startswith("All server settings"):
-            out += [" ".join(doc.split()), ""]
+            out += [_cell(doc), ""]
         out += [
             "| Key | Environment variable | Type | Default | Description |",
             "|---|---|---|---|---|",

@@ -20,6 +20,7 @@ class FakeLlm:
     def __init__(self) -> None:
         self.mode = "ok"
         self.requests: list[dict[str, Any]] = []
+        self.authorizations: list[str | None] = []
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -32,6 +33,7 @@ class FakeLlm:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(await request.json())
+        self.authorizations.append(request.headers.get("Authorization"))
         if self.mode == "error":
             return web.json_response({"error": {"message": "model crashed"}}, status=500)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
