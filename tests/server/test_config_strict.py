@@ -124,3 +124,17 @@ def test_missing_configured_file_is_named(
 def test_example_config_loads_with_the_strict_loader() -> None:
     settings = load_settings(REPO_ROOT / "config.example.yaml", environ={})
     assert settings.websocket.port == 8000 and settings.ota.port == 8003
+
+
+def test_missing_default_model_says_make_setup(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from server.config import DEFAULT_MODELS_DIR
+
+    monkeypatch.setenv("XIAOZHI_VAD__MODEL_PATH", str(DEFAULT_MODELS_DIR / "missing_vad.onnx"))
+    monkeypatch.setenv("XIAOZHI_WEBSOCKET__HOST", "127.0.0.1")
+    monkeypatch.setenv("XIAOZHI_OTA__HOST", "127.0.0.1")
+    assert main(["--port", "0", "--http-port", "0"]) == 1  # not a config error: run make setup
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "silero VAD model not found" in err and "make setup" in err
+    assert err.count("make setup") == 1

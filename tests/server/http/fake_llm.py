@@ -2,12 +2,14 @@
 
 Speaks what :class:`~server.providers.dialogue.openai.OpenAIDialogue` needs: ``GET /v1/models``
 and streamed (SSE) ``POST /v1/chat/completions``. ``mode`` picks the behaviour: ``ok`` answers
-:data:`ANSWER`, ``error`` answers HTTP 500. :meth:`FakeLlm.down` closes the port (connections are
-refused), :meth:`FakeLlm.up` listens on the same port again.
+:data:`ANSWER`, ``error`` answers HTTP 500, ``stall`` sends nothing until :meth:`release`.
+:meth:`FakeLlm.down` closes the port (connections are refused), :meth:`FakeLlm.up` listens on the
+same port again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -23,6 +25,11 @@ class FakeLlm:
         self.authorizations: list[str | None] = []
         self.port = 0
         self._runner: web.AppRunner | None = None
+        self._released = asyncio.Event()
+
+    def release(self) -> None:
+        """Let stalled requests finish (with an HTTP 503)."""
+        self._released.set()
 
     @property
     def base_url(self) -> str:
@@ -34,6 +41,9 @@ class FakeLlm:
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(await request.json())
         self.authorizations.append(request.headers.get("Authorization"))
+        if self.mode == "stall":
+            await self._released.wait()
+            return web.json_response({"error": {"message": "released"}}, status=503)
         if self.mode == "error":
             return web.json_response({"error": {"message": "model crashed"}}, status=500)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
@@ -56,6 +66,7 @@ class FakeLlm:
         self.port = int(self._runner.addresses[0][1])
 
     async def down(self) -> None:
+        self.release()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()

@@ -125,6 +125,24 @@ async def test_llm_http_500_degrades_too(llm: FakeLlm, tmp_path: Path) -> None:
         await server.stop()
 
 
+async def test_llm_that_times_out_degrades_within_the_first_token_timeout(
+    llm: FakeLlm, tmp_path: Path
+) -> None:
+    settings = settings_for(llm.base_url, tmp_path)
+    openai = settings.dialogue.openai.model_copy(update={"first_token_timeout_s": scaled(0.5)})
+    dialogue = settings.dialogue.model_copy(update={"openai": openai})
+    server = await start_server(settings.model_copy(update={"dialogue": dialogue}))
+    try:
+        llm.mode = "stall"
+        answer = await ask(server, "what time is it")
+        assert answer.startswith(OFFLINE_NOTICE) and "It is" in answer
+        health = await healthz(server)
+        assert health["status"] == "degraded" and "Timeout" in health["dialogue"]["reason"]
+    finally:
+        llm.release()
+        await server.stop()
+
+
 def dead_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
