@@ -175,8 +175,13 @@ async def test_abort_without_a_turn_sends_nothing_and_audio_before_listen_is_ign
     for frame in utterance_frames(1):  # no listen start: must not be transcribed
         await channel.inbound.put(frame)
     await channel.inbound.put('{"session_id":"","type":"abort"}')
-    await asyncio.sleep(0.3)
-    assert [m["type"] for m in channel.texts()] == ["hello"]
+    # a second hello is answered: the sentinel that everything before it was handled, in order
+    await channel.inbound.put('{"type":"hello","version":1,"transport":"websocket"}')
+    async with asyncio.timeout(5):
+        while len(channel.texts()) < 2:
+            channel.changed.clear()
+            await channel.changed.wait()
+    assert [m["type"] for m in channel.texts()] == ["hello", "hello"]
     assert getattr(deps.asr, "heard", 0) == 0
     await channel.inbound.put(None)
     await asyncio.wait_for(task, 5)
