@@ -203,4 +203,4 @@ def test_commands_lists_the_grammar_grouped(capsys: pytest.CaptureFixture[str]) 
     assert "set the volume to <0-100>" in text
     assert "set the thermostat mode to <heat|cool|auto|off>" in text
     assert "what time is it" in text and "turn on the kitchen lamp" in text
-    assert "fifty" not in text  # numbers are ranges, not 101 sentences
+    assert "`set the volume to fifty`" not in text  # numbers are ranges, not 101 sentences
