@@ -11,7 +11,8 @@ close the socket with 1009 (done by ``websockets``).
 Plain HTTP on this port (a board or browser pointed at the WebSocket port instead of the OTA URL,
 the classic set-up mistake) gets a short ``426`` text saying what this port is and where the OTA
 URL lives, with the header ``X-Xiaozhi-Port: websocket``; any method, not only ``GET`` (the board
-POSTs its OTA request). Logged at INFO once per remote address and counted.
+POSTs its OTA request). Logged at INFO once per remote address and counted
+(:mod:`server.transport.wrong_port`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -29,13 +29,9 @@ from websockets.http11 import Request, Response
 
 from server.config import WebSocketSettings
 from server.session.connection import ChannelClosed, PeerInfo
+from server.transport.wrong_port import PORT_HEADER, PlainHttpTolerantConnection, WrongPortAnswer
 
 logger = logging.getLogger(__name__)
-
-PORT_HEADER = "X-Xiaozhi-Port"
-MAX_REQUEST_LINE_BYTES = 8192
-MAX_REMEMBERED_REMOTES = 1024
-"""Remote hosts whose wrong-port request was logged (then logging restarts)."""
 
 SessionHandler = Callable[["WebSocketChannel", PeerInfo], Awaitable[None]]
 
@@ -71,65 +67,6 @@ def _bearer(value: str) -> str:
     return value[7:].strip() if value[:7].lower() == "bearer " else value
 
 
-PlainHttpAnswer = Callable[[str, str, str, str], str]
-"""``(method, path, host, remote) -> text`` told to a plain HTTP request."""
-
-
-class PlainHttpTolerantConnection(ServerConnection):
-    """A connection that answers a non-GET request itself: ``websockets`` only speaks the GET
-    upgrade and closes anything else without a word (a board POSTing its OTA request here got an
-    empty reply). ``answer`` is set on a subclass made per server."""
-
-    answer: PlainHttpAnswer | None = None
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._head: bytes | None = b""
-
-    def data_received(self, data: bytes) -> None:
-        if self._head is None or self.answer is None:
-            super().data_received(data)
-            return
-        head = self._head + data
-        if head[:3] == b"GET"[: len(head[:3])]:  # the upgrade (or a browser): websockets' job
-            if len(head) < 3:
-                self._head = head
-                return
-        elif b" " in head[:16] and head[: head.find(b" ")].isalpha():  # POST, HEAD, PUT …
-            if head.find(b"\r\n\r\n") < 0 and len(head) < MAX_REQUEST_LINE_BYTES:
-                self._head = head
-                return
-            self._answer_plain(head)
-            return
-        elif len(head) < 16:
-            self._head = head
-            return
-        self._head = None
-        super().data_received(head)
-
-    def _answer_plain(self, head: bytes) -> None:
-        assert self.answer is not None
-        self._head = None
-        lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-        method, _, rest = lines[0].partition(" ")
-        path = rest.rsplit(" ", 1)[0] if " " in rest else rest
-        host = next(
-            (v.strip() for k, _, v in (x.partition(":") for x in lines[1:]) if k.lower() == "host"),
-            "",
-        )
-        address = self.transport.get_extra_info("peername")
-        remote = f"{address[0]}:{address[1]}" if address else "?"
-        text = self.answer(method[:16], path[:200], host, remote).encode()
-        status = HTTPStatus.UPGRADE_REQUIRED
-        self.transport.write(
-            b"HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
-            b"Content-Length: %d\r\nUpgrade: websocket\r\n%s: websocket\r\n"
-            b"Connection: close\r\n\r\n%s"
-            % (status.value, status.phrase.encode(), len(text), PORT_HEADER.encode(), text)
-        )
-        self.transport.close()
-
-
 class WebSocketServer:
     """Listens on ``settings.host``/``port``; ``port`` is the bound port after :meth:`start`.
 
@@ -149,14 +86,25 @@ class WebSocketServer:
     ) -> None:
         self._settings = settings
         self._handler = handler
-        self.ota_port = ota_port
-        self._ota_path = "/" + ota_path.strip("/") + "/" if ota_path.strip("/") else "/"
-        self._on_plain_http = on_plain_http
-        self._told: set[str] = set()
+        self._wrong_port = WrongPortAnswer(
+            websocket_path=settings.path,
+            ota_port=ota_port,
+            ota_path=ota_path,
+            on_request=on_plain_http,
+        )
         self._server: Server | None = None
         self._peers: dict[int, PeerInfo] = {}
         self._active = 0
         self.port = 0
+
+    @property
+    def ota_port(self) -> int:
+        """The HTTP port named in the answer to plain HTTP."""
+        return self._wrong_port.ota_port
+
+    @ota_port.setter
+    def ota_port(self, port: int) -> None:
+        self._wrong_port.ota_port = port
 
     @property
     def active(self) -> int:
@@ -172,7 +120,7 @@ class WebSocketServer:
             s.port,
             process_request=self._process_request,
             create_connection=type(
-                "Connection", (PlainHttpTolerantConnection,), {"answer": self._answer_plain_http}
+                "Connection", (PlainHttpTolerantConnection,), {"answer": self._wrong_port}
             ),
             compression=None,
             max_size=s.max_message_bytes,
@@ -182,6 +130,7 @@ class WebSocketServer:
             open_timeout=10,
         )
         self.port = int(next(iter(self._server.sockets)).getsockname()[1])
+        self._wrong_port.websocket_port = self.port
         logger.info("WebSocket listening on ws://%s:%d%s", s.host, self.port, s.path)
 
     async def close(self) -> None:
@@ -190,37 +139,8 @@ class WebSocketServer:
             await self._server.wait_closed()
             self._server = None
 
-    def plain_http_text(self, host: str) -> str:
-        """What plain HTTP on this port is told (``host``: the name the client used)."""
-        s = self._settings
-        return (
-            f"this is the xiaozhi WebSocket port; the OTA/config URL is "
-            f"http://{host}:{self.ota_port}{self._ota_path}\n"
-            f"(WebSocket clients connect to ws://{host}:{self.port}{s.path})\n"
-        )
-
-    def _answer_plain_http(self, method: str, path: str, host: str, remote: str) -> str:
-        """Count and log (once per remote host) a plain HTTP request; the text to answer."""
-        if self._on_plain_http is not None:
-            self._on_plain_http()
-        remote_host = remote.rsplit(":", 1)[0]
-        if remote_host not in self._told:
-            if len(self._told) >= MAX_REMEMBERED_REMOTES:
-                self._told.clear()
-            self._told.add(remote_host)
-            logger.info(
-                "plain HTTP %s %s from %s on the WebSocket port: answered that the OTA URL is on "
-                "port %d (is the board's OTA URL pointed at port %d?)",
-                method,
-                urlsplit(path).path,
-                remote,
-                self.ota_port,
-                self.port,
-            )
-        return self.plain_http_text(_host_name(host))
-
     def _plain_http(self, connection: ServerConnection, request: Request) -> Response:
-        text = self._answer_plain_http(
+        text = self._wrong_port(
             "GET", request.path, request.headers.get("Host", ""), _remote(connection)
         )
         response = connection.respond(HTTPStatus.UPGRADE_REQUIRED, text)
@@ -287,16 +207,6 @@ class WebSocketServer:
             code = ws.close_code
             how = "hung up without a close frame" if code == 1006 else f"closed (code {code})"
             logger.info("connection %s %s", peer.device_id or peer.remote, how)
-
-
-def _host_name(header: str) -> str:
-    """The host the client used (``Host`` header without port), else a placeholder."""
-    host = header.strip()
-    if host.startswith("["):
-        return host.split("]", 1)[0] + "]" if "]" in host else "HOST"
-    name = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    ok = name and all(c.isalnum() or c in ".-" for c in name)
-    return name if ok else "HOST"
 
 
 def _remote(connection: ServerConnection) -> str:

@@ -57,7 +57,7 @@ async def test_board_posting_its_ota_request_to_the_websocket_port(
         "Content-Type: application/json\r\nDevice-Id: a0:b7:65:12:34:56\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
-    with caplog.at_level(logging.INFO, logger="server.transport.websocket"):
+    with caplog.at_level(logging.INFO, logger="server.transport.wrong_port"):
         # the request arrives in two segments, as it may from a board
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         writer.write(head.encode()[:7])
