@@ -168,15 +168,15 @@ def _configure_logging(level: str) -> None:
 
 
 def startup_warnings(settings: Settings, server: Any) -> list[str]:
-    """Problems worth a line in the banner (also logged at WARNING)."""
-    from server.config_check import free_text_warning
+    """Problems worth a line in the banner (the server has logged them at WARNING already): a
+    chain that cannot answer what it hears, an LLM that is not reachable."""
+    from server.providers.chain import check_chain
 
-    warnings = []
-    free_text = free_text_warning(settings)
-    if free_text:
-        warnings.append(free_text)
-    dialogue = server.providers.dialogue if server.providers else None
-    report = getattr(dialogue, "health_report", None)
+    p = server.providers
+    if p is None:
+        return []
+    warnings = check_chain(p.asr, p.dialogue, p.tts, settings.asr.language)
+    report = getattr(p.dialogue, "health_report", None)
     if report is not None:
         health = report()
         if health.get("status") == "degraded":
@@ -211,7 +211,6 @@ async def serve(settings: Settings) -> None:
         for line in board_urls(settings, server.ws_port, server.http_port):
             print("  " + line)
         for warning in startup_warnings(settings, server):
-            logger.warning("%s", warning)
             print("  warning: " + warning)
         sys.stdout.flush()
         await stop.wait()

@@ -225,15 +225,3 @@ def check_values(settings: Settings) -> None:
     sherpa_dir = settings.asr.sherpa.model_dir
     if settings.asr.provider.startswith("sherpa") and sherpa_dir and not sherpa_dir.is_dir():
         raise ConfigError(f"asr.sherpa.model_dir: directory {sherpa_dir} not found")
-
-
-def free_text_warning(settings: Settings) -> str | None:
-    """A sentence when the configuration recognises free text that nothing can answer."""
-    if settings.asr.mode == "lm" and settings.dialogue.provider == "local":
-        return (
-            "asr.mode=lm recognises free text, but the local dialogue only understands its "
-            "commands (`xiaozhi-server commands`): anything else is answered with 'Sorry, I can't "
-            "help with that'. Set dialogue.provider=openai for free text (docs/llm.md) or "
-            "asr.mode=grammar"
-        )
-    return None
