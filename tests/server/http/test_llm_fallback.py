@@ -181,3 +181,27 @@ async def test_fallback_none_keeps_the_plain_llm_dialogue(tmp_path: Path) -> Non
     plain = build_dialogue(settings.dialogue.model_copy(update={"fallback": "none"}))
     assert not isinstance(plain, FallbackDialogue) and plain.name == "openai"
     assert isinstance(build_dialogue(load_settings(environ={}).dialogue), LocalDialogue)
+
+
+def test_health_retries_the_llm_only_after_the_retry_window() -> None:
+    from server.providers.dialogue.fallback import DialogueHealth
+
+    now = [100.0]
+    health = DialogueHealth("openai", retry_after_s=30.0, clock=lambda: now[0], wall=lambda: 0.0)
+    assert health.should_try() and not health.degraded
+    assert health.failed("ClientConnectorError: refused") is True  # a new outage
+    assert health.degraded and not health.should_try()
+    now[0] += 29.9
+    assert not health.should_try()
+    now[0] += 0.1
+    assert health.should_try()
+    assert health.failed("again") is False and health.failures == 2  # the same outage
+    assert health.report()["status"] == "degraded" and health.report()["reason"] == "again"
+    assert health.succeeded() is True and health.should_try()
+    assert health.report() == {
+        "provider": "openai",
+        "status": "ok",
+        "last_error": "again",
+        "last_error_at": "1970-01-01T00:00:00+00:00",
+    }
+    assert health.outages == 1
