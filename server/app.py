@@ -87,6 +87,9 @@ class Server:
         p = self.providers
         for warning in check_chain(p.asr, p.dialogue, p.tts, settings.asr.language):
             logger.warning("%s", warning)
+        health = getattr(self.providers.dialogue, "health", None)
+        if health is not None and hasattr(health, "degraded"):
+            self.metrics.watch_degraded(lambda: bool(health.degraded))
         probe = getattr(self.providers.dialogue, "probe", None)
         if probe is not None:  # an LLM with a local fallback: is it reachable now?
             await probe()

@@ -9,6 +9,7 @@ for a dashboard).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Final
 
 from prometheus_client import (
@@ -123,6 +124,15 @@ class ServerMetrics:
     def error(self, code: str) -> None:
         """Count one error with its code (e.g. a ``ProtocolError.code``)."""
         self._errors.labels(code=str(code)).inc()
+
+    def watch_degraded(self, degraded: Callable[[], bool]) -> None:
+        """Expose ``xiaozhi_degraded`` (1 while a fallback answers, as ``/healthz`` says)."""
+        gauge = Gauge(
+            "xiaozhi_degraded",
+            "1 while a provider is failing and a fallback answers (see /healthz)",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: 1.0 if degraded() else 0.0)
 
     def plain_http_on_websocket_port(self) -> None:
         """A plain HTTP request reached the WebSocket port (it was told where OTA lives)."""

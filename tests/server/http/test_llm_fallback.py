@@ -93,6 +93,7 @@ async def test_llm_down_then_back(llm: FakeLlm, tmp_path: Path) -> None:
         assert "It is" in answer and "language model right now" not in answer
         health = await healthz(server)
         assert health["status"] == "degraded"
+        assert "xiaozhi_degraded 1.0" in server.metrics.render().decode()
         assert health["dialogue"]["provider"] == "openai"
         assert health["dialogue"]["status"] == "degraded"
         assert "Connect" in health["dialogue"]["reason"]  # ClientConnectorError: refused
@@ -105,6 +106,7 @@ async def test_llm_down_then_back(llm: FakeLlm, tmp_path: Path) -> None:
         assert (await ask(server, "what time is it")).strip() == ANSWER
         health = await healthz(server)
         assert health["status"] == "ok" and health["dialogue"]["status"] == "ok"
+        assert "xiaozhi_degraded 0.0" in server.metrics.render().decode()
         assert "Connect" in health["dialogue"]["last_error"]
     finally:
         await server.stop()
