@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from device import core
 from device.audio.player import Player
 from device.audio.sources import MicSource, ScriptedSource
-from device.events import ChannelClosed, DeviceEvent, EventSink, TurnEnded
+from device.events import ChannelClosed, DeviceEvent, EventSink, ListenStarted, TurnEnded
 from device.identity import DeviceIdentity
 from device.metrics import TurnTimer
 from device.transport import WebsocketChannel
@@ -88,6 +88,7 @@ class DeviceController:
             on_message=self._on_message,
             on_audio=self._on_audio,
             on_closed=self._on_closed,
+            on_ready=self._on_ready,
             hello_timeout_s=hello_timeout_s,
             glyph_push=glyph_push,
             legacy_iot=legacy_iot is not None,
@@ -284,6 +285,8 @@ class DeviceController:
     def _emit(self, event: DeviceEvent) -> None:
         if isinstance(event, TurnEnded | ChannelClosed):
             self.turn_ended.set()
+        elif isinstance(event, ListenStarted):
+            self.turn_ended.clear()
         if event.kind == "reboot":
             self.reboot_requested.set()
         for sink in list(self._sinks):
@@ -298,20 +301,9 @@ class DeviceController:
         task.add_done_callback(self._tasks.discard)
 
     async def _open_channel(self) -> None:
-        ok = await self.channel.open()
-        now = time.monotonic()
-        if ok:
-            self.last_server_activity_s = now
-            self.post(
-                core.ChannelReady(
-                    now_s=now,
-                    session_id=self.identity.session_id,
-                    sample_rate_hz=self.channel.server_sample_rate_hz,
-                    frame_duration_ms=self.channel.server_frame_duration_ms,
-                )
-            )
-        else:
-            self.post(core.ChannelFailed(now_s=now, error=self.channel.error or "cannot connect"))
+        if not await self.channel.open():  # success was posted by _on_ready, in message order
+            error = self.channel.error or "cannot connect"
+            self.post(core.ChannelFailed(now_s=time.monotonic(), error=error))
 
     async def _watch_playback(self) -> None:
         await self.player.wait_drained()
@@ -325,6 +317,18 @@ class DeviceController:
             self.post(core.McpAnswered(now_s=time.monotonic(), payload=reply))
 
     # ------------------------------------------------------------------ channel callbacks
+    def _on_ready(self) -> None:
+        """The server hello arrived: posted before any message that follows it."""
+        self.last_server_activity_s = now = time.monotonic()
+        self.post(
+            core.ChannelReady(
+                now_s=now,
+                session_id=self.identity.session_id,
+                sample_rate_hz=self.channel.server_sample_rate_hz,
+                frame_duration_ms=self.channel.server_frame_duration_ms,
+            )
+        )
+
     async def _on_message(self, message: ServerMessage) -> None:
         self.last_server_activity_s = now = time.monotonic()
         self.post(core.MessageReceived(now_s=now, message=message))

@@ -522,7 +522,7 @@ class BoardCore:
         self._emit(SpeechEnded())
 
     def _on_McpAnswered(self, ev: McpAnswered) -> None:
-        if self.channel != "closed":  # a request may come before ChannelReady is handled
+        if self.channel == "open":
             self._send(DeviceMcp(session_id=self.session_id, payload=ev.payload))
 
     def _on_MessageReceived(self, ev: MessageReceived) -> None:

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 MessageHandler = Callable[[ServerMessage], Awaitable[None]]
 AudioHandler = Callable[[bytes], None]
 ClosedHandler = Callable[[str], None]
+ReadyHandler = Callable[[], None]
 
 
 def ws_headers(identity: DeviceIdentity) -> dict[str, str]:
@@ -54,6 +55,7 @@ class WebsocketChannel:
         on_message: MessageHandler,
         on_audio: AudioHandler,
         on_closed: ClosedHandler,
+        on_ready: ReadyHandler | None = None,
         hello_timeout_s: float = 10.0,
         glyph_push: bool = False,
         server_aec: bool = False,
@@ -61,6 +63,7 @@ class WebsocketChannel:
     ) -> None:
         self.identity = identity
         self._on_message, self._on_audio, self._on_closed = on_message, on_audio, on_closed
+        self._on_ready = on_ready
         self.hello_timeout_s = hello_timeout_s
         self.glyph_push, self.server_aec, self.legacy_iot = glyph_push, server_aec, legacy_iot
         self._ws: RawWebSocket | None = None
@@ -132,6 +135,8 @@ class WebsocketChannel:
         )
         if self._hello is not None and not self._hello.done():
             self._hello.set_result(msg)
+            if self._on_ready is not None:  # before the reader hands on the next message
+                self._on_ready()
 
     async def _read_loop(self, ws: RawWebSocket) -> None:
         reason = "closed"
