@@ -32,9 +32,13 @@ def swarm_args(
     return SwarmConfig(settings, n=n, ramp_s=min(2.0, 0.1 * n) if ramp is None else ramp)
 
 
+def _tenth(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
 def pct(values: list[float]) -> dict[str, float | int | None]:
-    r = lambda v: None if v is None else round(v, 1)  # noqa: E731
-    return {"n": len(values), "p50": r(percentile(values, 50)), "p95": r(percentile(values, 95))}
+    p50, p95 = percentile(values, 50), percentile(values, 95)
+    return {"n": len(values), "p50": _tenth(p50), "p95": _tenth(p95)}
 
 
 def run_devices(srv: ServerProcess, config: SwarmConfig, timeout_s: float) -> dict[str, Any]:
