@@ -27,6 +27,7 @@ from protocol.messages import (
     DeviceMcp,
     IotDescriptors,
     IotStates,
+    UdpParams,
     WireModel,
     decode_device_message,
     encode_message,
@@ -69,6 +70,11 @@ class PeerInfo:
     client_id: str = ""
     protocol_version: int | None = None
     remote: str = ""
+    transport: str = "websocket"
+    """``udp`` for an MQTT + UDP session (its hello then carries ``udp``)."""
+    udp: UdpParams | None = None
+    session_id: str = ""
+    """Chosen by the transport (MQTT needs it for ``goodbye``); empty: a new UUID."""
 
 
 class SessionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -98,7 +104,7 @@ class Connection:
 
     def __init__(self, channel: Channel, deps: SessionDeps, peer: PeerInfo) -> None:
         self._channel, self._deps, self._peer = channel, deps, peer
-        self.session_id = str(uuid.uuid4())
+        self.session_id = peer.session_id or str(uuid.uuid4())
         self.log = SessionLog(
             logger, {"session_id": self.session_id[:8], "device_id": peer.device_id}
         )
@@ -114,6 +120,8 @@ class Connection:
                 barge_in_speech_ms=deps.barge_in.min_speech_ms,
                 echo_guard_s=deps.barge_in.echo_guard_s,
                 language=s.asr.language,
+                transport=peer.transport,
+                udp=peer.udp,
             )
         )
         self.inbox = Inbox(max_audio=2 * deps.uplink_queue_frames)

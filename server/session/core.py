@@ -30,6 +30,10 @@ Rules (protocol.md §5, §9):
   ``reply_timeout_s``. A turn that never spoke sends no ``tts stop`` (a failed one is followed by
   a spoken apology).
 * **Idle.** No traffic either way for ``idle_timeout_s`` closes the session.
+* **MQTT + UDP** (``transport="udp"``, protocol.md §4). The server hello says ``udp`` and carries
+  the ``udp`` section (server, port, key, nonce); the audio is raw Opus in both directions
+  whatever the hello's ``version`` (hard-coded 3 there). A device ``goodbye`` ends the session
+  without an answer; every other close is announced by the channel with a ``goodbye``.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from protocol.messages import (
     Stt,
     TtsStart,
     TtsStop,
+    UdpParams,
 )
 from server.errors import ErrorCode
 from server.session import events as ev
@@ -80,6 +85,10 @@ class CoreSettings:
     echo_guard_s: float = 0.3
     language: str = "en"
     """Reply language when the recogniser does not tell."""
+    transport: str = "websocket"
+    """``websocket``, or ``udp`` for an MQTT + UDP session."""
+    udp: UdpParams | None = None
+    """The server hello's ``udp`` section (``transport="udp"`` only)."""
 
 
 class Phase(Enum):
@@ -206,6 +215,11 @@ class SessionCore:
                 self._cancel(out)
             case DeviceMcp() | IotDescriptors() | IotStates():
                 out.append(ev.FeedTools(message))
+            case DeviceGoodbye() if self.settings.transport == "udp":
+                out.append(ev.Log(logging.INFO, "device goodbye; session ends"))
+                self._cancel(out)
+                out.append(ev.Close(1000, "device goodbye"))
+                self.phase = Phase.CLOSED
             case DeviceGoodbye():
                 out.append(ev.Log(logging.INFO, "goodbye over WebSocket; ignored"))
             case _:
@@ -216,7 +230,9 @@ class SessionCore:
             version = hello.version
         else:
             version = self._header_version or 1
-        if version not in (1, 2, 3):
+        if self.settings.transport == "udp":
+            version = 1  # UDP datagrams carry raw Opus; the MQTT hello's version means nothing
+        elif version not in (1, 2, 3):
             out.append(ev.Log(logging.WARNING, f"unsupported binary version {version}; using 1"))
             out.append(ev.CountError(ErrorCode.UNSUPPORTED_VERSION))
             version = 1
@@ -225,12 +241,13 @@ class SessionCore:
         out.append(
             ev.Send(
                 ServerHello(
-                    transport="websocket",
+                    transport=s.transport,
                     session_id=s.session_id,
                     audio_params=AudioParams(
                         sample_rate=s.downlink_sample_rate_hz,
                         frame_duration=s.downlink_frame_duration_ms,
                     ),
+                    udp=s.udp,
                 )
             )
         )

@@ -383,3 +383,56 @@ def test_idle_timer_closes_only_after_silence_both_ways() -> None:
     assert ev.SetTimer("idle", 220.0) in out
     out = run.feed(ev.TimerFired("idle", 220.0))
     assert ev.Close(1000, "idle timeout") in out
+
+
+# ----------------------------------------------------------------------------- MQTT + UDP
+
+UDP = {"server": "127.0.0.1", "port": 8884, "key": "00" * 16, "nonce": "01" + "00" * 15}
+
+
+def test_udp_session_hello_carries_transport_udp_and_the_udp_section() -> None:
+    from protocol.messages import UdpParams
+
+    run = Run(transport="udp", udp=UdpParams(**UDP))  # type: ignore[arg-type]
+    run.hello(version=3, transport="udp")
+    (hello,) = run.sent(ServerHello)
+    assert isinstance(hello, ServerHello)
+    assert hello.transport == "udp" and hello.udp is not None
+    assert hello.udp.model_dump() == UDP and hello.session_id == "s1"
+
+
+def test_udp_session_audio_is_raw_opus_whatever_the_hello_version_says() -> None:
+    from protocol.messages import UdpParams
+
+    run = Run(transport="udp", udp=UdpParams(**UDP))  # type: ignore[arg-type]
+    run.hello(version=3, transport="udp")
+    run.msg(ListenStart(mode=ListenMode.AUTO))
+    packet = b"\x58\x01\x02"  # would be a bad v3 header (payload_size 0x0102)
+    out = run.feed(ev.BinaryReceived(packet, run.t))
+    assert [a.payload for a in out if isinstance(a, ev.FeedAudio)] == [packet]
+    run.utterance("turn on the lamp")
+    assert run.of(ev.StartReply)[0].version == 1  # type: ignore[attr-defined]
+
+
+def test_device_goodbye_ends_an_udp_session_and_cancels_the_turn_without_answering() -> None:
+    from protocol.messages import DeviceGoodbye, ServerGoodbye, UdpParams
+
+    run = Run(transport="udp", udp=UdpParams(**UDP))  # type: ignore[arg-type]
+    run.hello(version=3, transport="udp")
+    run.msg(ListenStart(mode=ListenMode.AUTO))
+    run.utterance("what time is it")
+    run.speak(1, 1, play=False)
+    out = run.msg(DeviceGoodbye(session_id="s1"))
+    assert run.core.phase is Phase.CLOSED
+    assert [a for a in out if isinstance(a, ev.Close)] == [ev.Close(1000, "device goodbye")]
+    assert any(isinstance(a, ev.CancelReply) for a in out)
+    assert run.stops() == 1 and not run.sent(ServerGoodbye)
+
+
+def test_goodbye_over_websocket_is_ignored() -> None:
+    from protocol.messages import DeviceGoodbye
+
+    run = Run()
+    run.hello()
+    assert not any(isinstance(a, ev.Close) for a in run.msg(DeviceGoodbye()))
+    assert run.core.phase is Phase.OPEN
