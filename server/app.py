@@ -22,11 +22,12 @@ from typing import Any
 
 from server.config import Settings
 from server.devices import DeviceRegistry
+from server.errors import ProviderError
 from server.memory import MemoryReturner
 from server.metrics import ServerMetrics
 from server.providers import registry
-from server.providers.chain import check_chain
 from server.providers.base import AsrProvider, DialogueProvider, TtsProvider, VadProvider
+from server.providers.chain import check_chain
 from server.providers.dialogue.fallback import build_dialogue
 from server.session.connection import Channel, Connection, PeerInfo
 from server.session.deps import SessionDeps
@@ -41,6 +42,19 @@ class Providers:
     asr: AsrProvider
     dialogue: DialogueProvider
     tts: TtsProvider
+    fallback_tts: TtsProvider | None = None
+    """Speaks a sentence the main TTS failed on (a crash, a hang): flite unless configured."""
+
+
+def _fallback_tts(settings: Settings) -> TtsProvider | None:
+    name = settings.tts.fallback
+    if not name or name == settings.tts.provider:
+        return None
+    try:
+        return registry.TTS.create(name, settings.tts)
+    except ProviderError as exc:
+        logger.warning("fallback TTS %r unavailable (%s); failed sentences are skipped", name, exc)
+        return None
 
 
 def build_providers(settings: Settings) -> Providers:
@@ -54,6 +68,7 @@ def build_providers(settings: Settings) -> Providers:
         asr=registry.ASR.create(settings.asr.provider, settings.asr),
         dialogue=build_dialogue(settings.dialogue),
         tts=registry.TTS.create(settings.tts.provider, settings.tts),
+        fallback_tts=_fallback_tts(settings),
     )
 
 
@@ -106,6 +121,7 @@ class Server:
             tts=p.tts,
             executor=self._executor,
             metrics=self.metrics,
+            fallback_tts=p.fallback_tts,
         )
         try:
             self._ws = WebSocketServer(

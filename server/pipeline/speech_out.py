@@ -29,7 +29,7 @@ from protocol.binary import encode_frame
 from protocol.enums import Emotion
 from protocol.opus import OpusEncoder
 from server.errors import ErrorCode, ProviderError
-from server.providers.base import DialogueContext, TextDelta
+from server.providers.base import DialogueContext, SpeechAudio, TextDelta
 from server.providers.base import EmotionChosen as DialogueEmotion
 from server.session import events as ev
 from server.session.deps import SessionDeps
@@ -145,11 +145,8 @@ class Reply:
         seq = 0
         language = self._context.language
         while (sentence := await sentences.get()) is not None:
-            try:
-                audio = await self._deps.tts.synthesize(sentence, language=language)
-            except ProviderError as exc:
-                self._log.warning("TTS failed for %r (%s): %s", sentence, exc.code, exc)
-                self._deps.metrics.error(exc.code)
+            audio = await self._speak(sentence, language)
+            if audio is None:
                 continue
             lead_in = self._deps.settings.audio.lead_in_silence_ms if seq == 0 else 0
             packets = await loop.run_in_executor(
@@ -164,6 +161,33 @@ class Reply:
         if seq == 0:
             self._deps.metrics.error(ErrorCode.TTS_FAILED)
         self._post(ev.ReplyEnded(self.turn_id, seq, time.monotonic()))
+
+    async def _speak(self, sentence: str, language: str) -> SpeechAudio | None:
+        """The sentence's audio from the TTS, else from the fallback TTS, else None (skipped).
+        A hang counts as a failure after ``tts.timeout_s``; any exception does, not only a
+        :class:`ProviderError` (an engine bug must not silence the reply)."""
+        engines = [self._deps.tts]
+        if self._deps.fallback_tts is not None:
+            engines.append(self._deps.fallback_tts)
+        timeout_s = self._deps.settings.tts.timeout_s
+        for engine in engines:
+            code: str
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await engine.synthesize(sentence, language=language)
+            except TimeoutError:
+                code = ErrorCode.TTS_TIMEOUT
+                self._log.warning(
+                    "TTS %s took over %.0f s for %r", engine.name, timeout_s, sentence
+                )
+            except ProviderError as exc:
+                code = exc.code
+                self._log.warning("TTS %s failed for %r (%s): %s", engine.name, sentence, code, exc)
+            except Exception:
+                code = ErrorCode.TTS_FAILED
+                self._log.exception("TTS %s raised for %r", engine.name, sentence)
+            self._deps.metrics.error(code)
+        return None
 
     def _encode(self, pcm: np.ndarray, rate_hz: int, lead_in_ms: int) -> list[bytes]:
         """Resample to the downlink rate and cut into exactly-frame-sized Opus packets."""

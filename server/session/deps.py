@@ -32,6 +32,8 @@ class SessionDeps:
     tts: TtsProvider
     executor: Executor
     metrics: ServerMetrics
+    fallback_tts: TtsProvider | None = None
+    """Speaks a sentence ``tts`` failed on (None: that sentence is skipped)."""
     barge_in: BargeInGate = field(default_factory=BargeInGate)
     uplink_queue_frames: int = 50
     """Uplink frames waiting for VAD/ASR before the oldest is dropped (3 s at 60 ms)."""

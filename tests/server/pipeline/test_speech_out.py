@@ -48,16 +48,12 @@ def executor() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(2)
 
 
-def make_reply(executor, dialogue, tts, inbox, *, version=1, language="en") -> Reply:  # type: ignore[no-untyped-def]
-    deps = SessionDeps(
-        load_settings(),
-        None,
-        None,
-        dialogue,
-        tts,
-        executor,
-        ServerMetrics(),  # type: ignore[arg-type]
-    )
+def make_reply(  # type: ignore[no-untyped-def]
+    executor, dialogue, tts, inbox, *, version=1, language="en", fallback=None, timeout_s=15.0
+) -> Reply:
+    settings = load_settings(tts={"timeout_s": timeout_s})
+    metrics = ServerMetrics()
+    deps = SessionDeps(settings, None, None, dialogue, tts, executor, metrics, fallback)  # type: ignore[arg-type]
     context = DialogueContext(language=language)
     return Reply(1, deps, Downlink(24000, 60, version), context, TurnLedger(1), inbox, LOG)
 
@@ -129,16 +125,33 @@ async def test_all_tts_failing_ends_with_no_sentence(executor) -> None:  # type:
 
 
 class CrashingTts(ToneTts):
+    """Speaks the first sentence, then raises (an engine bug, not a ProviderError)."""
+
     async def synthesize(self, text: str, *, language: str | None = None):  # type: ignore[no-untyped-def]
         if len(self.texts) >= 1:
             raise RuntimeError("engine segfaulted")
         return await super().synthesize(text, language=language)
 
 
-async def test_an_unexpected_tts_error_escapes_to_the_shell(executor) -> None:  # type: ignore[no-untyped-def]
+class HangingTts(ToneTts):
+    async def synthesize(self, text: str, *, language: str | None = None):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(3600)
+
+
+async def test_an_engine_bug_skips_the_sentence_without_a_fallback(executor) -> None:  # type: ignore[no-untyped-def]
     inbox = Inbox()
-    with pytest.raises(ExceptionGroup):
-        await make_reply(executor, FakeDialogue(), CrashingTts(ms_per_char=5), inbox).run(
-            "tell me a story"
-        )
-    assert len(inbox.of(ev.SentenceReady)) == 1 and not inbox.of(ev.ReplyEnded)
+    await make_reply(executor, FakeDialogue(), CrashingTts(ms_per_char=5), inbox).run(
+        "tell me a story"
+    )
+    assert len(inbox.of(ev.SentenceReady)) == 1 and inbox.of(ev.ReplyEnded)[0].sentences == 1
+
+
+@pytest.mark.parametrize("broken", [CrashingTts, HangingTts])
+async def test_the_fallback_voice_speaks_what_the_engine_could_not(executor, broken) -> None:  # type: ignore[no-untyped-def]
+    inbox, fallback = Inbox(), ToneTts(ms_per_char=5)
+    reply = make_reply(
+        executor, FakeDialogue(), broken(ms_per_char=5), inbox, fallback=fallback, timeout_s=0.2
+    )
+    await reply.run("tell me a story")
+    assert len(inbox.of(ev.SentenceReady)) == 8 and inbox.of(ev.ReplyEnded)[0].sentences == 8
+    assert len(fallback.texts) >= 7
