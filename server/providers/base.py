@@ -51,6 +51,9 @@ class TtsCapabilities:
     languages: frozenset[str] = frozenset({"en"})
     sample_rate_hz: int = 16000
     """Native output rate (Hz)."""
+    streaming: bool = False
+    """Has ``synthesize_stream`` (:class:`StreamingTtsProvider`): audio of a sentence is
+    delivered while it is produced (a network voice), so it can play before synthesis ends."""
 
 
 class VadStream(Protocol):
@@ -190,4 +193,21 @@ class TtsProvider(Protocol):
     async def synthesize(self, text: str, *, language: str | None = None) -> SpeechAudio:
         """Speech for one sentence, at the engine's native rate (the session resamples).
         Raises :class:`ProviderError` on failure."""
+        ...
+
+
+class StreamingTtsProvider(TtsProvider, Protocol):
+    """A TTS provider whose audio for one sentence arrives in pieces (an HTTP or Wyoming voice).
+
+    ``synthesize`` still returns the whole sentence; ``synthesize_stream`` yields it as it comes.
+    """
+
+    def synthesize_stream(
+        self, text: str, *, language: str | None = None
+    ) -> AsyncIterator[SpeechAudio]:
+        """Speech for one sentence in order, all pieces at the same native rate. Every piece but
+        the last holds a whole number of 60 ms frames at that rate (so each can be resampled and
+        Opus-encoded on its own); the first arrives as soon as the engine sends audio. Raises
+        :class:`ProviderError` before the first piece on failure (retried where that helps);
+        a failure after it raises too and the caller keeps what it already played."""
         ...

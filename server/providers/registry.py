@@ -60,6 +60,8 @@ ASR: Registry[AsrProvider] = Registry(
         "pocketsphinx": "server.providers.asr.pocketsphinx:PocketsphinxAsr",
         "sherpa": "server.providers.asr.sherpa:SherpaOnnxAsr",
         "sherpa-onnx": "server.providers.asr.sherpa:SherpaOnnxAsr",
+        "openai": "server.providers.asr.openai:OpenAIAsr",
+        "wyoming": "server.providers.asr.wyoming:WyomingAsr",
     },
 )
 DIALOGUE: Registry[DialogueProvider] = Registry(
@@ -76,5 +78,7 @@ TTS: Registry[TtsProvider] = Registry(
         "espeak": "server.providers.tts.espeak:EspeakTts",
         "edge": "server.providers.tts.edge:EdgeTts",
         "sherpa-onnx": "server.providers.tts.sherpa:SherpaOnnxTts",
+        "openai": "server.providers.tts.openai:OpenAITts",
+        "wyoming": "server.providers.tts.wyoming:WyomingTts",
     },
 )
