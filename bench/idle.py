@@ -18,14 +18,11 @@ import websockets
 
 from bench.serverproc import ServerProcess
 from bench.turns import mark, pct
+from protocol.handshake import device_hello, upgrade_headers
+from protocol.messages import encode_message
 
-HELLO = {
-    "type": "hello",
-    "version": 1,
-    "features": {"mcp": True},
-    "transport": "websocket",
-    "audio_params": {"format": "opus", "sample_rate": 16000, "channels": 1, "frame_duration": 60},
-}
+HELLO = encode_message(device_hello("2.4.2", 1))
+"""The hello of a firmware 2.4.2 board on binary protocol 1."""
 
 
 def _raise_nofile(want: int) -> int:
@@ -38,15 +35,15 @@ def _raise_nofile(want: int) -> int:
 
 async def _connect(url: str, i: int, timeout_s: float = 20.0) -> tuple[Any, float]:
     t0 = time.monotonic()
-    headers = {
-        "Device-Id": f"02:00:00:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}",
-        "Client-Id": f"bench-{i}",
-        "Protocol-Version": "1",
-    }
+    headers = upgrade_headers(
+        device_id=f"02:00:00:{i >> 16 & 255:02x}:{i >> 8 & 255:02x}:{i & 255:02x}",
+        client_id=f"bench-{i}",
+        protocol_version=1,
+    )
     ws = await websockets.connect(
         url, additional_headers=headers, open_timeout=timeout_s, ping_interval=None, max_queue=4
     )
-    await ws.send(json.dumps(HELLO))
+    await ws.send(HELLO)
     async with asyncio.timeout(timeout_s):
         while True:
             msg = await ws.recv()
