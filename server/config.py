@@ -227,6 +227,9 @@ class DialogueSettings(StrictModel):
     """Local time zone for time/date answers; None uses the server's."""
     tool_call_timeout_s: float = Field(default=10.0, gt=0, le=120)
     """Seconds a device tool call (MCP ``tools/call``) may take before the reply says it failed."""
+    reply_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """Seconds a reply may go without producing a sentence (a stalled LLM or tool) before it is
+    ended: ``tts stop`` if it was speaking, else a spoken apology."""
     fallback: Literal["local", "none"] = "local"
     """With ``provider: openai``: ``local`` answers with the local dialogue (device commands,
     time, small talk) while the LLM is unreachable; ``none`` apologises instead."""
@@ -289,7 +292,9 @@ class TtsSettings(StrictModel):
     provider: str = "flite"
     """Speech engine (``flite``, ``espeak``, ``edge``, ``sherpa-onnx`` …)."""
     fallback: str = "flite"
-    """Used when an online provider fails."""
+    """Speaks a sentence the main engine failed on or took longer than ``timeout_s`` for."""
+    timeout_s: float = Field(default=15.0, gt=0)
+    """Longest the synthesis of one sentence may take before the fallback speaks it (s)."""
     voice: str | None = None
     """Engine voice: flite voice name, espeak voice (``en-us``, ``cmn-latn-pinyin``), edge voice."""
     speed: float = Field(default=1.0, gt=0.25, le=4.0)

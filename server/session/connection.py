@@ -116,7 +116,7 @@ class Connection:
                 downlink_frame_duration_ms=s.audio.downlink_frame_duration_ms,
                 hello_timeout_s=s.websocket.hello_timeout_s,
                 idle_timeout_s=s.websocket.idle_timeout_s,
-                reply_timeout_s=s.dialogue.tool_call_timeout_s + 20.0,
+                reply_timeout_s=max(s.dialogue.reply_timeout_s, s.dialogue.tool_call_timeout_s + 1),
                 barge_in_speech_ms=deps.barge_in.min_speech_ms,
                 echo_guard_s=deps.barge_in.echo_guard_s,
                 language=s.asr.language,
