@@ -160,7 +160,6 @@ class Connection:
         metrics = self._deps.metrics
         metrics.connection_opened()
         self._tasks.reader = asyncio.create_task(self._read(), name="reader")
-        self._ensure_workers()
         self._refresh_grammar()
         try:
             await self._apply(ev.SessionOpened(time.monotonic(), self._peer.protocol_version))
@@ -225,6 +224,7 @@ class Connection:
             case ev.Send(message=message):
                 await self._send(message)
             case ev.PlaySentence():
+                self._ensure_player()
                 self._player.play(action)
             case ev.FeedAudio(epoch=epoch, payload=payload, arrival_s=arrival):
                 if not self._speech_in.put_frame(Frame(epoch, payload, arrival)):
@@ -232,6 +232,7 @@ class Connection:
             case ev.DropAudio(reason=reason):
                 self._deps.metrics.frame_dropped(reason)
             case ev.OpenUtterance(epoch=epoch, mode=mode):
+                self._ensure_speech_in()
                 self._speech_in.begin(epoch, mode)
             case ev.FinishUtterance(epoch=epoch):
                 self._speech_in.finish(epoch)
@@ -363,9 +364,13 @@ class Connection:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def _ensure_workers(self) -> None:
+    def _ensure_speech_in(self) -> None:
+        """Started with the first utterance (an idle board costs no VAD/ASR state, no task)."""
         if self._tasks.speech_in is None:
             self._tasks.speech_in = asyncio.create_task(self._speech_in.run(), name="speech-in")
+
+    def _ensure_player(self) -> None:
+        if self._tasks.player is None:
             self._tasks.player = asyncio.create_task(self._player.run(), name="player")
 
     async def _shutdown(self) -> None:
