@@ -87,7 +87,8 @@ def _server_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         type=_seconds,
         default=20.0,
         metavar="SECONDS",
-        help="how long to wait for each turn to be answered (default: %(default)g)",
+        help="how long after the end of speech a turn may take to be answered "
+        "(default: %(default)g)",
     )
     srv.add_argument(
         "--greeting-wait",

@@ -10,6 +10,7 @@ barge-in, push-to-talk turns; use ``server.ota_url``), then returns one
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from conformance.device.boot_items import item1, item2, item3, ota_requests
 from conformance.device.flow_items import (
@@ -25,7 +26,7 @@ from conformance.device.flow_items import (
 from conformance.device.harness import DeviceCheckServer, HarnessConfig
 from conformance.device.mcp_items import check_mcp
 from conformance.device.session_items import item4, item5, item6, item7, item8
-from conformance.report import ItemResult
+from conformance.report import ItemResult, Status
 
 Driver = Callable[[DeviceCheckServer], Awaitable[None]]
 ITEM_CHECKS = (
@@ -34,11 +35,21 @@ ITEM_CHECKS = (
 )  # fmt: skip
 
 
+NO_CONTACT = "the device never contacted the harness"
+
+
 def device_results(server: DeviceCheckServer) -> list[ItemResult]:
-    """The 17 results from one harness's recordings."""
+    """The 17 results from one harness's recordings. Items that could not be judged say why:
+    no contact at all, or no WebSocket session."""
     ota = ota_requests(server)
     user_agent = dict(ota[0].headers).get("User-Agent") if ota else None
-    return [*(check(server) for check in ITEM_CHECKS), check_mcp(server.mcp, user_agent)]
+    results = [*(check(server) for check in ITEM_CHECKS), check_mcp(server.mcp, user_agent)]
+    why = NO_CONTACT if not server.http and not server.conns else None
+    if why is None and not server.conns:
+        why = "the device opened no WebSocket session"
+    if why is None:
+        return results
+    return [replace(r, evidence=(why,)) if r.status is Status.NA else r for r in results]
 
 
 async def check_device(drive: Driver, config: HarnessConfig | None = None) -> list[ItemResult]:

@@ -10,7 +10,7 @@ import shlex
 import signal
 import sys
 
-from conformance.device.check import check_device
+from conformance.device.check import NO_CONTACT, check_device
 from conformance.device.harness import WILDCARD_HOSTS, DeviceCheckServer, HarnessConfig
 from conformance.report import format_report, junit_xml, passed
 
@@ -90,4 +90,11 @@ def run_device_check(args: argparse.Namespace) -> int:
         print(format_report(results))
     if args.junit:
         args.junit.write_text(junit_xml(results, suite="xiaozhi-device-conformance"), "utf-8")
+    if all(r.text == NO_CONTACT for r in results):
+        print(
+            "error: no device contacted the harness: check the OTA URL entered on the board, "
+            "that it is on the same network, and the firewall (the ports above)",
+            file=sys.stderr,
+        )
+        return 1
     return 0 if passed(results) else 1

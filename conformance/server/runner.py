@@ -136,7 +136,7 @@ async def _session_v1(cfg: RunConfig, run: RunRecord, audio: _Audio, token: str 
     if link is None:
         return
     speech, silence = audio.speech, audio.silence
-    if not _wants(cfg, *TURN_ITEMS, 10):
+    if not _wants(cfg, *TURN_ITEMS):
         await link.wait_until(lambda: link.closed, cfg.mcp_settle_s)  # let MCP discovery run
         link.record.complete = not link.closed
         await link.drop()

@@ -68,7 +68,8 @@ async def run_turn(
     await link.send_text(link.msg(type="listen", state="start", mode=mode))
     loop = asyncio.get_running_loop()
     tail = int(timings.tail_silence_s / FRAME_S)
-    stream = list(speech) + list(silence[:tail] if mode == "manual" else silence)
+    answer_frames = int(timings.answer_timeout_s / FRAME_S)  # auto: silence while awaiting it
+    stream = list(speech) + list(silence[: tail if mode == "manual" else answer_frames])
     t0 = loop.time()
     for i, packet in enumerate(stream):
         if started() or link.closed:
@@ -83,7 +84,8 @@ async def run_turn(
     if mode == "manual" and not link.closed:
         await link.send_text(link.msg(type="listen", state="stop"))
         turn.t_listen_stop = time.monotonic()
-    await link.wait_until(started, timings.answer_timeout_s)
+    waited = time.monotonic() - (turn.t_listen_stop or turn.t_speech_end or time.monotonic())
+    await link.wait_until(started, max(0.0, timings.answer_timeout_s - waited))
     turn.t_tts_start = first("tts", "start")
     if turn.t_tts_start is None:
         said = [e for e in rec.events[n0:] if e.direction == "in" and e.text and e.type != "mcp"]
