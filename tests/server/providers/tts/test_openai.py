@@ -37,6 +37,8 @@ def rms(pcm: np.ndarray) -> float:
 
 @pytest.mark.parametrize("fmt", ["pcm", "wav", "opus", "mp3"])
 async def test_every_format_decodes_to_the_speech(mock: MockAi, fmt: str) -> None:
+    if fmt == "mp3":
+        pytest.importorskip("av", reason="MP3 is encoded by the mock with PyAV")
     tts = voice(mock.base_url, format=fmt)
     try:
         audio = await tts.synthesize(SENTENCE)
