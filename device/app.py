@@ -70,6 +70,12 @@ class DeviceOptions:
     legacy_iot: bool = False
     glyph_push: bool = False
     ota_timings: OtaTimings = field(default_factory=OtaTimings)
+    transport: str = "auto"
+    """``auto`` (as the OTA answer says, like the firmware), ``websocket`` or ``mqtt``."""
+    udp_loss: float = 0.0
+    """MQTT + UDP: fraction of uplink datagrams lost on purpose."""
+    udp_reorder: float = 0.0
+    """MQTT + UDP: fraction of uplink datagrams sent after the next one."""
 
 
 def make_sink(spec: str) -> AudioSink:
@@ -139,7 +145,8 @@ class Device:
         return cls(options, identity, store, controller)
 
     async def boot(self) -> None:
-        """Starting → Activating (OTA unless ``ws_url``) → Idle; raises MqttNotImplemented."""
+        """Starting → Activating (OTA unless ``ws_url``) → Idle, on the transport the OTA answer
+        chose (an ``mqtt`` section → MQTT + UDP) unless ``transport`` forces one."""
         opts, ident = self.options, self.identity
         await self.controller.boot()
         if opts.ws_url:
@@ -148,19 +155,41 @@ class Device:
                 ident.websocket["token"] = opts.token
         elif opts.ota_url:
             self.ota = await OtaClient(ident, self.store, opts.ota_url, opts.ota_timings).run()
-            if self.ota.transport == "mqtt":
-                raise MqttNotImplemented(
-                    "MQTT is not implemented: the OTA answer selects MQTT+UDP (an 'mqtt' "
-                    "section, or no 'websocket' section); this simulator implements WebSocket only"
-                )
         else:
             raise ValueError("give --ota-url or --ws-url")
         if opts.protocol_version is not None:
             ident.websocket["version"] = opts.protocol_version
         self.store.save(ident)
+        ota_mqtt = self.ota is not None and self.ota.transport == "mqtt"
+        if opts.transport == "mqtt" or (opts.transport == "auto" and ota_mqtt):
+            await self._use_mqtt()
         await self.controller.start()
 
+    async def _use_mqtt(self) -> None:
+        """MQTT + UDP (protocol.md §4): the MQTT connection is made at boot and kept."""
+        from device.mqtt_transport import MqttChannel
+
+        c, opts = self.controller, self.options
+        channel = MqttChannel(
+            self.identity,
+            on_message=c._on_message,
+            on_audio=c._on_audio,
+            on_closed=c._on_closed,
+            on_ready=c._on_ready,
+            hello_timeout_s=opts.hello_timeout_s,
+            glyph_push=opts.glyph_push,
+            legacy_iot=opts.legacy_iot,
+            udp_loss=opts.udp_loss,
+            udp_reorder=opts.udp_reorder,
+        )
+        c.channel = channel  # type: ignore[assignment]
+        if not await channel.connect():  # the firmware boots on; a chat reconnects on demand
+            logger.error("MQTT: %s", channel.error)
+
     async def close(self) -> None:
+        shutdown = getattr(self.controller.channel, "shutdown", None)
+        if shutdown is not None:  # MQTT: goodbye, then disconnect
+            await shutdown()
         await self.controller.close()
         self.store.save(self.identity)
 

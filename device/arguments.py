@@ -48,6 +48,26 @@ def add_common(p: argparse.ArgumentParser) -> None:
     )
     where.add_argument("--token", help="token for --ws-url, sent as 'Authorization: Bearer TOKEN'")
     where.add_argument(
+        "--transport",
+        choices=("auto", "websocket", "mqtt"),
+        default="auto",
+        help="auto: as the OTA answer says (an 'mqtt' section means MQTT + UDP, like the firmware)",
+    )
+    where.add_argument(
+        "--udp-loss",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="MQTT + UDP: lose this fraction of the sent audio datagrams on purpose",
+    )
+    where.add_argument(
+        "--udp-reorder",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="MQTT + UDP: send this fraction of the audio datagrams after the next one",
+    )
+    where.add_argument(
         "--protocol-version",
         type=int,
         choices=(1, 2, 3),
@@ -136,6 +156,9 @@ class RunSettings:
     glyph_push: bool = False
     channel_timeout_s: float = 120.0
     firmware: str | None = None
+    transport: str = "auto"
+    udp_loss: float = 0.0
+    udp_reorder: float = 0.0
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunSettings:
@@ -159,6 +182,9 @@ class RunSettings:
             glyph_push=args.glyph_push,
             channel_timeout_s=args.channel_timeout,
             firmware=getattr(args, "firmware", None),
+            transport=getattr(args, "transport", "auto"),
+            udp_loss=getattr(args, "udp_loss", 0.0),
+            udp_reorder=getattr(args, "udp_reorder", 0.0),
         )
 
     def device_options(self, **extra: object) -> DeviceOptions:
@@ -173,6 +199,9 @@ class RunSettings:
             legacy_iot=self.legacy_iot,
             glyph_push=self.glyph_push,
             firmware=self.firmware,
+            transport=self.transport,
+            udp_loss=self.udp_loss,
+            udp_reorder=self.udp_reorder,
         )
         for key, value in extra.items():
             setattr(opts, key, value)

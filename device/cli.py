@@ -180,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     if not args.ota_url and not args.ws_url:
         parser.print_usage(sys.stderr)
-        print(f"xiaozhi-device: give --ota-url or --ws-url ({URL_EXAMPLE})", file=sys.stderr)
+        message = f"give --ota-url or --ws-url ({URL_EXAMPLE})"
+        print(f"xiaozhi-device: {message}", file=sys.stderr)
+        if args.json:
+            JsonView()(RunFinished(ok=False, code="usage", error=message))
         return 2
     view: View = JsonView() if args.json else RichView()
     result, status = RunFinished(ok=True), 0

@@ -41,6 +41,8 @@ def test_missing_url_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> Non
     assert cli.main(["--say", "hi"]) == 2
     err = capsys.readouterr().err
     assert "give --ota-url or --ws-url" in err and "ws://127.0.0.1:8000/xiaozhi/v1/" in err
+    assert cli.main(["--say", "hi", "--json"]) == 2
+    assert result_line(capsys.readouterr().out)["code"] == "usage"
     assert cli.main(["swarm", "-n", "1", "--say", "x"]) == 2
 
 

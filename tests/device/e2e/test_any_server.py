@@ -85,3 +85,28 @@ async def test_legacy_iot_board_is_a_consistent_1_7_build(tmp_path: Path) -> Non
     assert run.result()["replies"][0]["sentences"] == ["It is twelve o'clock."]
     # no MCP announced, so the deviant server never sent initialize
     assert server.sessions[0].mcp_ids_sent == []
+
+
+async def test_a_server_that_closes_idle_sessions_gets_a_new_one_for_the_next_turn(
+    tmp_path: Path,
+) -> None:
+    # push-to-talk: between turns the board is idle and silent, so the server's idle rule fires
+    config = DeviantConfig(working=True, greet_on_detect=False, idle_close_s=1.0)
+    async with DeviantServer(config) as server:
+        run = await run_cli(
+            "--ws-url",
+            server.ws_url,
+            "--ptt",
+            "--say",
+            "what time is it",
+            "--turns",
+            "2",
+            "--think",
+            "2.5",
+            "--json",
+            "--state",
+            str(tmp_path / "state.json"),
+        )
+    assert run.code == 0, run.err
+    assert [r["stt"] for r in run.result()["replies"]] == ["what time is it"] * 2
+    assert len(server.sessions) == 2 and server.sessions[0].closed_idle
