@@ -179,8 +179,19 @@ class Server:
             else {},
         }
 
-    async def stop(self) -> None:
-        """Close both endpoints (open sessions end), then release shared resources."""
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Stop gracefully: refuse new connections, let replies in progress finish for at most
+        ``grace_s`` (default ``websocket.shutdown_grace_s``; their sessions then close with 1001),
+        close both endpoints, then release shared resources."""
+        grace = self.settings.websocket.shutdown_grace_s if grace_s is None else grace_s
+        if self._ws is not None and self._connections:
+            self._ws.stop_accepting()
+            sessions = [asyncio.ensure_future(c.ended.wait()) for c in self._connections]
+            for connection in list(self._connections):
+                connection.request_shutdown(grace)
+            await asyncio.wait(sessions, timeout=grace + 1.0)
+            for waiter in sessions:
+                waiter.cancel()
         if self._ws is not None:
             ws, self._ws = self._ws, None
             await ws.close()

@@ -49,6 +49,8 @@ class WebSocketSettings(StrictModel):
     """Close a socket that sends no hello within this time."""
     max_message_bytes: int = Field(default=64 * 1024, ge=1024)
     """Larger messages close the connection with 1009."""
+    shutdown_grace_s: float = Field(default=3.0, ge=0, le=60)
+    """On SIGTERM, replies in progress may finish for this long before sessions close (1001)."""
     ping_interval_s: float | None = None
     """No server pings by default: boards ≤ v1.8.9 can corrupt frames when answering them."""
 

@@ -46,6 +46,8 @@ from server.session.ledger import TurnLedger
 from server.session.tools import DeviceTools
 
 logger = logging.getLogger(__name__)
+CLOSE_WAIT_S = 1.0
+"""Longest we wait for the peer to answer our Close frame (s)."""
 
 
 class ChannelClosed(Exception):
@@ -153,6 +155,8 @@ class Connection:
         )
         self._phrases_key: tuple[int, int] | None = None
         self.dropped_frames = 0
+        self.ended = asyncio.Event()
+        """Set once the session is over (socket closed, tasks ended)."""
 
     # ------------------------------------------------------------------ the loop
 
@@ -177,6 +181,12 @@ class Connection:
             await self._shutdown()
             metrics.connection_closed()
             self.log.info("session ended")
+            self.ended.set()
+
+    def request_shutdown(self, grace_s: float) -> None:
+        """The server is stopping: let the reply in progress finish (at most ``grace_s``), then
+        close with 1001."""
+        self.inbox.post(ev.ShutdownRequested(grace_s, time.monotonic()))
 
     def _next_timeout(self) -> float | None:
         if not self._timers:
@@ -261,7 +271,10 @@ class Connection:
             case ev.Log(level=level, message=text):
                 self.log.log(level, "%s", text)
             case ev.Close(code=code, reason=reason):
-                await self._channel.close(code, reason)
+                # boards drop TCP instead of answering a Close frame: wait for it only briefly
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(CLOSE_WAIT_S):
+                        await self._channel.close(code, reason)
 
     def _dropped(self, reason: str) -> None:
         self.dropped_frames += 1

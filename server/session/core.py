@@ -30,6 +30,8 @@ Rules (protocol.md §5, §9):
   ``reply_timeout_s``. A turn that never spoke sends no ``tts stop`` (a failed one is followed by
   a spoken apology).
 * **Idle.** No traffic either way for ``idle_timeout_s`` closes the session.
+* **Shutdown.** The reply in progress may finish within the grace time (then ``tts stop`` at
+  once); no new utterance is opened; the session closes with 1001 "going away".
 * **MQTT + UDP** (``transport="udp"``, protocol.md §4). The server hello says ``udp`` and carries
   the ``udp`` section (server, port, key, nonce); the audio is raw Opus in both directions
   whatever the hello's ``version`` (hard-coded 3 there). A device ``goodbye`` ends the session
@@ -67,7 +69,8 @@ from server.errors import ErrorCode
 from server.session import events as ev
 from server.session.replies import Fixed, base_language, fixed_text
 
-HELLO_TIMER, IDLE_TIMER, REPLY_TIMER = "hello", "idle", "reply"
+HELLO_TIMER, IDLE_TIMER, REPLY_TIMER, SHUTDOWN_TIMER = "hello", "idle", "reply", "shutdown"
+GOING_AWAY = ev.Close(1001, "server shutting down")
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ class SessionCore:
         self.turn: TurnState | None = None
         self.last_turn_id = 0
         self.mcp = False
+        self.draining = False
+        """The server is shutting down: no new utterances, close after the current reply."""
         self._header_version: int | None = None
         self._last_activity_s = 0.0
 
@@ -161,6 +166,8 @@ class SessionCore:
                 self.phase = Phase.CLOSED
             case ev.TimerFired(name=name, now_s=now):
                 self._on_timer(name, now, out)
+            case ev.ShutdownRequested(grace_s=grace, now_s=now):
+                self._on_shutdown(grace, now, out)
             case ev.ToolsChanged():
                 out.append(ev.RefreshGrammar())
             case ev.SpeechProgressed(epoch=epoch, speech_run_ms=run_ms, now_s=now):
@@ -199,6 +206,8 @@ class SessionCore:
             out.append(ev.Log(logging.INFO, f"{type(message).__name__} before hello; ignored"))
             return
         match message:
+            case ListenStart() if self.draining:
+                out.append(ev.Log(logging.INFO, "listen start while shutting down; ignored"))
             case ListenStart(mode=mode):
                 self._cancel(out)
                 self._open(mode, out)
@@ -303,9 +312,26 @@ class SessionCore:
             self._cancel(out)
             out.append(ev.Close(1000, "idle timeout"))
             self.phase = Phase.CLOSED
+        elif name == SHUTDOWN_TIMER and self.draining:
+            self._cancel(out)
+            self._close(GOING_AWAY, out)
         elif name == REPLY_TIMER and self.turn is not None and not self.turn.produced:
             out.append(ev.CountError("reply-timeout", f"reply stalled {s.reply_timeout_s:.0f} s"))
             self._fail_turn(now, out)
+
+    def _on_shutdown(self, grace_s: float, now: float, out: list[ev.Action]) -> None:
+        self.draining = True
+        if self.listening:
+            self._close_mic(out)
+        if self.turn is None or not self.turn.speaking:
+            self._cancel(out)
+            self._close(GOING_AWAY, out)
+        else:
+            out.append(ev.SetTimer(SHUTDOWN_TIMER, now + grace_s))
+
+    def _close(self, close: ev.Close, out: list[ev.Action]) -> None:
+        out.append(close)
+        self.phase = Phase.CLOSED
 
     def _progress(self, now: float, out: list[ev.Action]) -> None:
         out.append(ev.SetTimer(REPLY_TIMER, now + self.settings.reply_timeout_s))
@@ -394,7 +420,7 @@ class SessionCore:
         if turn is None:
             return
         out.append(ev.CancelReply(turn.turn_id))
-        apologise = not turn.speaking and not turn.fixed
+        apologise = not turn.speaking and not turn.fixed and not self.draining
         self._end_turn(out, completed=False, reopen=not apologise)
         if apologise:
             language = base_language(self.settings.language)
@@ -410,6 +436,9 @@ class SessionCore:
         out.append(ev.CancelTimer(REPLY_TIMER))
         out.append(ev.ReplyFinished(turn.turn_id, completed))
         self.turn = None
+        if self.draining:
+            self._close(GOING_AWAY, out)
+            return
         if reopen and not turn.speaking and self.mode != ListenMode.MANUAL and not self.listening:
             self._open(self.mode, out)  # nothing was said: the board is still listening
 
@@ -426,6 +455,8 @@ class SessionCore:
     # ------------------------------------------------------------------ microphone
 
     def _open(self, mode: ListenMode, out: list[ev.Action]) -> None:
+        if self.draining:
+            return
         self.epoch += 1
         self.mode, self.listening = mode, True
         out.append(ev.OpenUtterance(self.epoch, mode))

@@ -66,6 +66,14 @@ class TimerFired:
 
 
 @dataclass(frozen=True, slots=True)
+class ShutdownRequested:
+    """The server is stopping: finish the reply in progress within ``grace_s``, then close."""
+
+    grace_s: float
+    now_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class ToolsChanged:
     """The device's tool list changed (MCP discovery finished, legacy descriptors arrived)."""
 
@@ -151,6 +159,7 @@ Event = (
     | BinaryReceived
     | ChannelLost
     | TimerFired
+    | ShutdownRequested
     | ToolsChanged
     | SpeechProgressed
     | UtteranceEnded

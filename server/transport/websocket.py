@@ -153,6 +153,11 @@ class WebSocketServer:
         url = urlsplit(request.path)
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
         if not upgrade:
+    def stop_accepting(self) -> None:
+        """Refuse new connections; the open ones go on until they end or :meth:`close`."""
+        if self._server is not None:
+            self._server.close(close_connections=False)
+
             return self._plain_http(connection, request)
         if _normal_path(url.path) != _normal_path(s.path):
             return connection.respond(

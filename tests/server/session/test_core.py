@@ -436,3 +436,34 @@ def test_goodbye_over_websocket_is_ignored() -> None:
     run.hello()
     assert not any(isinstance(a, ev.Close) for a in run.msg(DeviceGoodbye()))
     assert run.core.phase is Phase.OPEN
+
+
+# ----------------------------------------------------------------------------- shutdown
+
+
+def test_shutdown_closes_an_idle_session_at_once_with_going_away() -> None:
+    run = Run()
+    run.hello()
+    run.msg(ListenStart(mode=ListenMode.AUTO))
+    out = run.feed(ev.ShutdownRequested(3.0, 5.0))
+    assert ev.CloseMicrophone() in out and out[-1] == ev.Close(1001, "server shutting down")
+    assert run.core.phase is Phase.CLOSED
+
+
+def test_shutdown_lets_the_reply_finish_then_closes() -> None:
+    run = started()
+    run.speak(1, 1, play=False)
+    out = run.feed(ev.ShutdownRequested(3.0, 5.0))
+    assert ev.SetTimer("shutdown", 8.0) in out and run.core.phase is Phase.OPEN
+    assert run.msg(ListenStart(mode=ListenMode.AUTO))[0].level == 20  # ignored, logged
+    run.feed(ev.ReplyEnded(1, 1, 6.0), ev.SentencePlayed(1, 0, 6.5))
+    assert run.stops() == 1 and run.actions[-1] == ev.Close(1001, "server shutting down")
+
+
+def test_shutdown_ends_a_reply_that_outlasts_the_grace_with_tts_stop() -> None:
+    run = started()
+    run.speak(1, 1, play=False)
+    run.feed(ev.ShutdownRequested(3.0, 5.0))
+    out = run.feed(ev.TimerFired("shutdown", 8.0))
+    assert out[-1] == ev.Close(1001, "server shutting down") and run.stops() == 1
+    assert not run.of(ev.StartReply)[1:], "no apology while shutting down"
