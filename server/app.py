@@ -85,6 +85,7 @@ class Server:
         self._http: Any = None
         self._connections: set[Connection] = set()
         self._memory: MemoryReturner | None = None
+        self.transcribe: Any = None
         self._started_at = 0.0
         self.ws_port = 0
         self.http_port = 0
@@ -130,6 +131,7 @@ class Server:
                 ota_port=settings.ota.port,
                 ota_path=settings.ota.path,
                 on_plain_http=self.metrics.plain_http_on_websocket_port,
+                extra_routes=self._transcribe_routes(),
             )
             await self._ws.start()
             self.ws_port = self._ws.port
@@ -147,6 +149,19 @@ class Server:
             await self.stop()
             raise
         self._started_at = time.monotonic()
+
+    def _transcribe_routes(self) -> Any:
+        """The transcription endpoints (server.transcribe) over the shared providers/executor."""
+        if not self.settings.transcribe.enabled or self.providers is None:
+            return None
+        from server.transcribe.service import TranscribeService
+
+        assert self._executor is not None
+        self.transcribe = TranscribeService(
+            self.settings, self.providers.vad, self.providers.asr, self._executor
+        )
+        self.transcribe.start()
+        return self.transcribe.routes
 
     async def _session(self, channel: Channel, peer: PeerInfo) -> None:
         connection = Connection(channel, self._deps, peer)
@@ -195,6 +210,9 @@ class Server:
         if self._ws is not None:
             ws, self._ws = self._ws, None
             await ws.close()
+        if self.transcribe is not None:
+            transcribe, self.transcribe = self.transcribe, None
+            await transcribe.close()
         if self._http is not None:
             http, self._http = self._http, None
             await http.close()

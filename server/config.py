@@ -368,6 +368,50 @@ class WyomingServiceSettings(StrictModel):
     """Longer audio in one transcription is cut (seconds)."""
 
 
+class RecordingSettings(StrictModel):
+    """Stored recordings of transcription streams and uploads (opt-in, off by default)."""
+
+    enabled: bool = False
+    """Store recordings at all (each endpoint below must also opt in)."""
+    dir: Path = REPO_ROOT / "var" / "recordings"
+    """Where recordings live (one folder per device, one per recording)."""
+    retention_s: float = Field(default=24 * 3600.0, gt=0)
+    """Recordings older than this are deleted by the sweeper (default 24 h)."""
+    sweep_interval_s: float = Field(default=300.0, gt=0)
+    """How often the retention sweeper runs."""
+    endpoints: list[Literal["sherpa", "sequenced", "upload"]] = Field(default=["upload"])
+    """Endpoints whose audio is recorded (the upload endpoint only stores, so it is on)."""
+    devices: list[str] = Field(default_factory=lambda: ["*"])
+    """Device ids that opted in (``*``: every device)."""
+
+
+class TranscribeSettings(StrictModel):
+    """The realtime transcription endpoints beside the assistant on the WebSocket port."""
+
+    enabled: bool = True
+    """Serve ``/`` (sherpa-onnx compatible), ``/ws/asr`` (sequenced) and ``/ws/record``."""
+    jwt_keys: list[SecretStr] = Field(default_factory=list)
+    """HS256 keys for ``Authorization: Bearer <JWT>`` on ``/ws/asr`` and the recordings API
+    (``exp`` and ``sub`` required); empty: the sequenced endpoint refuses every client (401)."""
+    max_active_streams: int = Field(default=16, ge=1)
+    """Transcription streams at once (detached resumable ones count); beyond: HTTP 503."""
+    resume_window_s: float = Field(default=60.0, gt=0)
+    """A dropped sequenced session can be resumed for this long."""
+    heartbeat_s: float = Field(default=30.0, gt=0)
+    """Server heartbeat interval on ``/ws/asr``."""
+    idle_timeout_s: float = Field(default=90.0, gt=0)
+    """Close a transcription socket after this long without any message."""
+    queue_packets: int = Field(default=64, ge=1)
+    """Audio messages waiting per connection before the socket read pauses (backpressure)."""
+    phrases: list[str] = Field(default_factory=list)
+    """Restrict transcription to these sentences (grammar mode); empty: free text."""
+    batch_wait_ms: float = Field(default=10.0, ge=0, le=50)
+    """Longest wait to gather streams into one batch (engines that batch: sherpa-onnx)."""
+    batching: bool = True
+    """Decode streams of all connections together where the engine supports it."""
+    recordings: RecordingSettings = Field(default_factory=RecordingSettings)
+
+
 class Settings(BaseSettings):
     """All server settings. Load with :func:`load_settings`."""
 
@@ -386,6 +430,7 @@ class Settings(BaseSettings):
     dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
     tts: TtsSettings = Field(default_factory=TtsSettings)
     ota: OtaSettings = Field(default_factory=OtaSettings)
+    transcribe: TranscribeSettings = Field(default_factory=TranscribeSettings)
     wyoming: WyomingServiceSettings = Field(default_factory=WyomingServiceSettings)
     executor_workers: int = Field(default=2, ge=1)
     """Threads for CPU-heavy work (ASR, VAD, TTS, Opus); bounded."""

@@ -24,7 +24,14 @@ from protocol.audio import Pcm
 from protocol.opus import OpusDecoder
 from server.config import VadSettings
 from server.pipeline.endpointer import Endpointer, SpeechEnded, SpeechStarted
-from server.providers.base import AsrProvider, AsrStream, ProviderError, VadProvider, VadStream
+from server.providers.base import (
+    AsrProvider,
+    AsrStream,
+    ProviderError,
+    Transcript,
+    VadProvider,
+    VadStream,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +76,10 @@ class SpeechInResult:
     language: str | None = None
     """Language the recogniser detected, if it tells."""
     errors: list[str] = field(default_factory=list)
+    partial_text: str | None = None
+    """The recogniser's new partial transcript, when this packet changed it."""
+    transcript: Transcript | None = None
+    """The recogniser's final :class:`Transcript` (confidence, N-best), when it gave one."""
 
 
 class SpeechIn:
@@ -168,6 +179,15 @@ class SpeechIn:
         except CorruptAudio:
             result.errors.append("corrupt-audio")
             return result
+        return self.feed_pcm(pcm, arrival_s, result)
+
+    def feed_pcm(
+        self, pcm: Pcm, arrival_s: float, result: SpeechInResult | None = None
+    ) -> SpeechInResult:
+        """Process 16 kHz int16 mono PCM (for clients that send PCM, not Opus)."""
+        result = SpeechInResult() if result is None else result
+        if not self._active or self._vad is None:
+            return result
         start_ms = self._audio_ms
         self._audio_ms += len(pcm) * 1000 / ASR_RATE_HZ
         self._ring.append((start_ms, pcm, arrival_s))
@@ -248,6 +268,7 @@ class SpeechIn:
             self._stream = None
             return
         if partial is not None:
+            result.partial_text = partial.text
             self._hyp_complete = phrase_key(partial.text) in self._complete_phrases
 
     def _speech_end_arrival(self) -> float | None:
@@ -273,6 +294,7 @@ class SpeechIn:
         if stream is not None:
             try:
                 transcript = stream.finish()
+                result.transcript = transcript
                 text = transcript.text
                 result.rejected = transcript.rejected
                 result.language = transcript.language
