@@ -23,7 +23,8 @@ from conformance.device.flow_items import (
     item15,
     item16,
 )
-from conformance.device.harness import DeviceCheckServer, HarnessConfig
+from conformance.device.harness import DeviceCheckServer
+from conformance.device.harness_config import HarnessConfig
 from conformance.device.mcp_items import check_mcp
 from conformance.device.session_items import item4, item5, item6, item7, item8
 from conformance.report import ItemResult, Status

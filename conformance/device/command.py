@@ -11,7 +11,8 @@ import signal
 import sys
 
 from conformance.device.check import NO_CONTACT, check_device
-from conformance.device.harness import WILDCARD_HOSTS, DeviceCheckServer, HarnessConfig
+from conformance.device.harness import DeviceCheckServer
+from conformance.device.harness_config import WILDCARD_HOSTS, HarnessConfig
 from conformance.report import format_report, junit_xml, passed
 
 

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,47 +21,15 @@ from aiohttp import web
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
+from conformance.device.harness_config import OTA_PATH, WILDCARD_HOSTS, WS_PATH, HarnessConfig
 from conformance.device.harness_mcp import McpProber
+from conformance.device.harness_ota import OtaEndpoint
 from conformance.device.records import ConnRecord, HttpRecord, McpProbe, TurnRecord, WsEvent
 from protocol.binary import decode_frame, encode_frame
 from protocol.errors import ProtocolError
 from protocol.opus import OpusDecoder, OpusEncoder
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class HarnessConfig:
-    """What the server does and what timings it expects (seconds)."""
-
-    ota_failures: int = 1
-    """First N OTA POSTs get HTTP 500 (tests the retry)."""
-    activation_pending: int = 1
-    """With activation on: /activate answers 202 this many times, then 200."""
-    activation: bool = True
-    token: str = "conformance-token"
-    protocol_version: int = 1
-    sample_rate_hz: int = 24000
-    respond_after_frames: int = 12
-    pre_start_frames: int = 5
-    burst_frames: int = 50
-    paced_s: float = 1.2
-    expected_retry_base_s: float = 10.0
-    expected_activate_pending_s: float = 3.0
-    expected_channel_timeout_s: float = 120.0
-    omit_session_id_on: int = 2
-    """Connection index (0-based) whose server hello has no session_id (it must be reused)."""
-    host: str = "127.0.0.1"
-    """Address to listen on (0.0.0.0: every interface, for a real board on the LAN)."""
-    port: int = 0
-    """OTA (HTTP) port; 0 picks a free one."""
-    ws_port: int = 0
-    """WebSocket port; 0 picks a free one."""
-
-
-WILDCARD_HOSTS = ("", "0.0.0.0", "::")
-OTA_PATH = "/xiaozhi/ota/"
-WS_PATH = "/xiaozhi/v1/?from=conformance"
 
 
 class DeviceCheckServer:
@@ -82,8 +49,7 @@ class DeviceCheckServer:
         self.ota_url = ""
         self.ws_url = ""
         self.port = self.ws_port = 0
-        self._activate_count = 0
-        self._activated = False
+        self._ota_endpoint = OtaEndpoint(self.cfg, self.http)
         self._encoder = OpusEncoder(self.cfg.sample_rate_hz, 60)
         t = np.arange(self.cfg.sample_rate_hz * 60 // 1000)
         self._tone = (np.sin(2 * np.pi * 440 * t / self.cfg.sample_rate_hz) * 6000).astype(np.int16)
@@ -93,8 +59,7 @@ class DeviceCheckServer:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_route("*", OTA_PATH, self._ota)
-        app.router.add_post(OTA_PATH + "activate", self._activate)
+        self._ota_endpoint.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         host = self.cfg.host or "0.0.0.0"
@@ -107,6 +72,7 @@ class DeviceCheckServer:
             self._ws, host, self.cfg.ws_port, ping_interval=None, compression=None, max_size=1 << 20
         )
         self.ws_port = next(iter(self._ws_server.sockets)).getsockname()[1]
+        self._ota_endpoint.ws_port = self.ws_port
         self.ws_url = f"ws://{shown}:{self.ws_port}{WS_PATH}"
 
     def ota_urls(self, addresses: list[str]) -> list[str]:
@@ -130,45 +96,6 @@ class DeviceCheckServer:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    # ------------------------------------------------------------------ HTTP
-    def _record(self, request: web.Request, body: bytes) -> HttpRecord:
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
-        rec = HttpRecord(time.monotonic(), request.method, request.path, headers, body)
-        self.http.append(rec)
-        return rec
-
-    async def _ota(self, request: web.Request) -> web.Response:
-        rec = self._record(request, await request.read())
-        posts = sum(1 for r in self.http if r.path == request.path)
-        if posts <= self.cfg.ota_failures:
-            rec.status = 500
-            return web.Response(status=500, text="try again")
-        answer: dict[str, Any] = {
-            "server_time": {"timestamp": int(time.time() * 1000), "timezone_offset": 0},
-            "firmware": {"version": "0.0.1", "url": ""},
-            "websocket": {
-                "url": f"ws://{request.url.host or '127.0.0.1'}:{self.ws_port}{WS_PATH}",
-                "version": self.cfg.protocol_version,
-            },
-        }
-        first_ok = not any(r.answer for r in self.http if r.path == request.path)
-        if first_ok:  # the token comes once; later answers omit it (NVS must keep it)
-            answer["websocket"]["token"] = self.cfg.token
-        if self.cfg.activation and not self._activated:
-            answer["activation"] = {"code": "123456", "message": "conformance", "challenge": "c-1"}
-        rec.status, rec.answer = 200, answer
-        return web.json_response(answer)
-
-    async def _activate(self, request: web.Request) -> web.Response:
-        rec = self._record(request, await request.read())
-        self._activate_count += 1
-        if self._activate_count <= self.cfg.activation_pending:
-            rec.status = 202
-            return web.Response(status=202, text="{}", content_type="application/json")
-        self._activated = True
-        rec.status = 200
-        return web.json_response({})
 
     # ------------------------------------------------------------------ WebSocket
     async def _send(self, ws: ServerConnection, conn: ConnRecord, data: str | bytes) -> None:
