@@ -70,12 +70,17 @@ COMMAND_HELP = {
         "print the sentences the offline grammar understands (simulator's demo board)",
         "examples:\n  xiaozhi-server commands\n  xiaozhi-server commands --markdown > commands.md",
     ),
+    "recordings": (
+        "list or erase stored recordings of one device or user (audited)",
+        "examples:\n  xiaozhi-server recordings list\n"
+        "  xiaozhi-server recordings delete --device ID",
+    ),
     "config-docs": (
         "print the configuration reference generated from the settings models",
         "examples:\n  xiaozhi-server config-docs\n  xiaozhi-server config-docs --check",
     ),
 }
-DELEGATED = ("devices", "models", "config-docs")
+DELEGATED = ("devices", "models", "config-docs", "recordings")
 """Subcommands that parse their own arguments (their --help is their own)."""
 
 
@@ -117,6 +122,14 @@ def _parser() -> argparse.ArgumentParser:
         help="HTTP port for OTA, /healthz and /metrics, overrides ota.port (default 8003)",
     )
     parser.add_argument(
+        "--wyoming-port",
+        type=int,
+        metavar="N",
+        help="also offer the server's speech-to-text and text-to-speech to Home Assistant as a "
+        "Wyoming service on port N (usually 10300; 0 = any free port), overrides wyoming.port "
+        "(default: off; needs pip install 'xiaozhi-py[wyoming]')",
+    )
+    parser.add_argument(
         "--log-level",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         type=str.upper,
@@ -152,6 +165,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         update["websocket"] = settings.websocket.model_copy(update={"port": args.port})
     if args.http_port is not None:
         update["ota"] = settings.ota.model_copy(update={"port": args.http_port})
+    if args.wyoming_port is not None:
+        update["wyoming"] = settings.wyoming.model_copy(update={"port": args.wyoming_port})
     if update:
         settings = settings.model_copy(update=update)
         Settings.model_validate(settings.model_dump())  # re-check overridden fields
@@ -210,6 +225,8 @@ async def serve(settings: Settings) -> None:
         )
         for line in board_urls(settings, server.ws_port, server.http_port):
             print("  " + line)
+        if server.wyoming_port:
+            print(f"  Wyoming service for Home Assistant: port {server.wyoming_port}")
         for warning in startup_warnings(settings, server):
             print("  warning: " + warning)
         sys.stdout.flush()
@@ -229,6 +246,10 @@ def _run_command(args: argparse.Namespace, settings: Callable[[], Settings]) -> 
         from server.models_download import main_models
 
         return int(main_models(list(args.args)))
+    if args.command == "recordings":
+        from server.recordings.cli import main_recordings
+
+        return _exit_status(lambda: main_recordings(list(args.args), settings()))
     if args.command == "config-docs":
         from server.config_docs import main as config_docs
 
@@ -273,7 +294,7 @@ def _load(args: argparse.Namespace) -> Settings:
 
 def _after_command(argv: list[str], command: str) -> list[str]:
     """Everything after the subcommand's name (its own parser reads it, ``--help`` included)."""
-    takes_value = {"--config", "--port", "--http-port", "--log-level"}
+    takes_value = {"--config", "--port", "--http-port", "--wyoming-port", "--log-level"}
     for i, word in enumerate(argv):
         if word == command and (i == 0 or argv[i - 1] not in takes_value):
             return argv[i + 1 :]

@@ -105,16 +105,44 @@ class ScriptedService:
         self._server: AsyncTcpServer | None = None
 
     def info(self) -> Info:
-        model = AsrModel(name="scripted", attribution=ATTRIBUTION, installed=True,
-                         description=None, version="1", languages=["en"])  # fmt: skip
-        voice = TtsVoice(name="flite-slt", attribution=ATTRIBUTION, installed=True,
-                         description=None, version="1", languages=["en"])  # fmt: skip
+        model = AsrModel(
+            name="scripted",
+            attribution=ATTRIBUTION,
+            installed=True,
+            description=None,
+            version="1",
+            languages=["en"],
+        )
+        voice = TtsVoice(
+            name="flite-slt",
+            attribution=ATTRIBUTION,
+            installed=True,
+            description=None,
+            version="1",
+            languages=["en"],
+        )
         return Info(
-            asr=[AsrProgram(name="scripted-asr", attribution=ATTRIBUTION, installed=True,
-                            description=None, version="1", models=[model])],
-            tts=[TtsProgram(name="scripted-tts", attribution=ATTRIBUTION, installed=True,
-                            description=None, version="1", voices=[voice])],
-        )  # fmt: skip
+            asr=[
+                AsrProgram(
+                    name="scripted-asr",
+                    attribution=ATTRIBUTION,
+                    installed=True,
+                    description=None,
+                    version="1",
+                    models=[model],
+                )
+            ],
+            tts=[
+                TtsProgram(
+                    name="scripted-tts",
+                    attribution=ATTRIBUTION,
+                    installed=True,
+                    description=None,
+                    version="1",
+                    voices=[voice],
+                )
+            ],
+        )
 
     async def start(self, port: int = 0) -> None:
         self._server = AsyncTcpServer("127.0.0.1", port)
