@@ -89,6 +89,9 @@ class Server:
         self._started_at = 0.0
         self.ws_port = 0
         self.http_port = 0
+        self._wyoming: Any = None
+        self.wyoming_port = 0
+        """Port of the Wyoming service (0: not running; ``wyoming.port`` None turns it off)."""
 
     @property
     def sessions(self) -> int:
@@ -145,6 +148,8 @@ class Server:
             )
             self.http_port = self._http.port
             self._ws.ota_port = self.http_port
+            if settings.wyoming.port is not None:
+                await self._start_wyoming()
         except BaseException:
             await self.stop()
             raise
@@ -162,6 +167,24 @@ class Server:
         )
         self.transcribe.start()
         return self.transcribe.routes
+
+    async def _start_wyoming(self) -> None:
+        """The server's ASR and TTS as a Wyoming service (Home Assistant); needs [wyoming]."""
+        from server.wyoming import WyomingService
+
+        p, executor = self.providers, self._executor
+        assert p is not None and executor is not None
+        grammar = getattr(getattr(p.asr, "capabilities", None), "grammar", False)
+
+        def phrases() -> list[str] | None:  # a grammar recogniser hears the dialogue's commands
+            return (p.dialogue.phrases(()) or None) if grammar else None
+
+        self._wyoming = WyomingService(
+            p.asr, p.tts, executor, self.settings.wyoming, phrases=phrases,
+            voice=self.settings.tts.voice,
+        )  # fmt: skip
+        await self._wyoming.start()
+        self.wyoming_port = self._wyoming.port
 
     async def _session(self, channel: Channel, peer: PeerInfo) -> None:
         connection = Connection(channel, self._deps, peer)
@@ -207,6 +230,9 @@ class Server:
             await asyncio.wait(sessions, timeout=grace + 1.0)
             for waiter in sessions:
                 waiter.cancel()
+        if self._wyoming is not None:
+            wyoming, self._wyoming = self._wyoming, None
+            await wyoming.stop()
         if self._ws is not None:
             ws, self._ws = self._ws, None
             await ws.close()
