@@ -20,6 +20,7 @@ from server.config import Settings
 from server.devices import DeviceRegistry
 from server.http.index import index_handler
 from server.http.ota import OtaHandlers
+from server.http.recordings import add_recording_routes
 from server.metrics import CONTENT_TYPE, ServerMetrics
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def create_http_app(
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
+    add_recording_routes(app, settings)  # /recordings (server/http/recordings.py)
     if "/" not in ota_paths:
         app.router.add_get("/", index_handler(settings, websocket_port))
     return app

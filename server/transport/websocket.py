@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -34,6 +35,22 @@ from server.transport.wrong_port import PORT_HEADER, PlainHttpTolerantConnection
 logger = logging.getLogger(__name__)
 
 SessionHandler = Callable[["WebSocketChannel", PeerInfo], Awaitable[None]]
+
+
+class ExtraRoutes(Protocol):
+    """Other WebSocket endpoints on this port (the transcription service, server.transcribe)."""
+
+    def handles(self, path: str) -> bool: ...
+
+    def select_subprotocol(
+        self, connection: ServerConnection, offered: Sequence[str]
+    ) -> str | None: ...
+
+    def process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None: ...
+
+    async def serve(self, ws: ServerConnection) -> None: ...
 
 
 class WebSocketChannel:
@@ -83,7 +100,9 @@ class WebSocketServer:
         ota_port: int = 8003,
         ota_path: str = "/xiaozhi/ota/",
         on_plain_http: Callable[[], None] | None = None,
+        extra_routes: ExtraRoutes | None = None,
     ) -> None:
+        self._extra_routes = extra_routes
         self._settings = settings
         self._handler = handler
         self._wrong_port = WrongPortAnswer(
@@ -119,6 +138,7 @@ class WebSocketServer:
             s.host,
             s.port,
             process_request=self._process_request,
+            select_subprotocol=self._select_subprotocol,
             create_connection=type(
                 "Connection", (PlainHttpTolerantConnection,), {"answer": self._wrong_port}
             ),
@@ -132,6 +152,11 @@ class WebSocketServer:
         self.port = int(next(iter(self._server.sockets)).getsockname()[1])
         self._wrong_port.websocket_port = self.port
         logger.info("WebSocket listening on ws://%s:%d%s", s.host, self.port, s.path)
+
+    def stop_accepting(self) -> None:
+        """Refuse new connections; the open ones go on until they end or :meth:`close`."""
+        if self._server is not None:
+            self._server.close(close_connections=False)
 
     async def close(self) -> None:
         if self._server is not None:
@@ -153,12 +178,9 @@ class WebSocketServer:
         url = urlsplit(request.path)
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
         if not upgrade:
-    def stop_accepting(self) -> None:
-        """Refuse new connections; the open ones go on until they end or :meth:`close`."""
-        if self._server is not None:
-            self._server.close(close_connections=False)
-
             return self._plain_http(connection, request)
+        if self._extra_routes is not None and self._extra_routes.handles(url.path):
+            return self._extra_routes.process_request(connection, request)
         if _normal_path(url.path) != _normal_path(s.path):
             return connection.respond(
                 HTTPStatus.NOT_FOUND,
@@ -198,7 +220,18 @@ class WebSocketServer:
         )
         return None
 
+    def _select_subprotocol(
+        self, connection: ServerConnection, offered: Sequence[str]
+    ) -> str | None:
+        if self._extra_routes is None:
+            return None
+        return self._extra_routes.select_subprotocol(connection, offered)
+
     async def _serve(self, ws: ServerConnection) -> None:
+        path = ws.request.path if ws.request is not None else ""
+        if self._extra_routes is not None and self._extra_routes.handles(urlsplit(path).path):
+            await self._extra_routes.serve(ws)
+            return
         peer = self._peers.pop(id(ws), None) or PeerInfo(remote=_remote(ws))
         self._active += 1
         try:
