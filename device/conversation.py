@@ -9,7 +9,9 @@ server:
 * after a wake word it waits for the server's greeting to finish (``tts start`` … ``tts stop``
   and the mic open again), or for ``greeting_grace_s`` without one, before speaking;
 * the reply to a request is the first ``tts start`` … ``tts stop`` *after* it spoke; a greeting's
-  ``tts stop`` is not that reply;
+  ``tts stop`` is not that reply; a server that starts speaking before the request was out
+  (mic closed mid-sentence, e.g. a greeting on ``listen start``) is heard out, then the request is
+  said again, once;
 * waiting for a reply fails only after ``reply_idle_timeout_s`` with nothing from the server
   (a long reply that keeps streaming audio keeps the turn alive);
 * the channel closing, a reboot request or a failed channel open while a reply is due end the
@@ -25,7 +27,6 @@ from device.errors import (
     ChannelError,
     ChannelLost,
     DeviceError,
-    DeviceErrorCode,
     ReplyTimeout,
     ScenarioError,
 )
@@ -92,6 +93,8 @@ class Trigger:
 class Speak:
     index: int
     """Index into the plan."""
+    again: bool = False
+    """The server spoke over the first attempt: drop what is left of it, start over."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,8 @@ class Conversation:
     replies: list[dict[str, Any]] = field(default_factory=list)
     _reply: dict[str, Any] = field(default_factory=dict)
     _woke: bool = False
+    _speech_sent: bool = False
+    _again: bool = False
     _now_s: float = 0.0
     _reply_since_s: float = 0.0
     _out: list[ConversationAction] = field(default_factory=list)
@@ -182,13 +187,14 @@ class Conversation:
             self.phase = "grace"
             self._out.append(SetTimer("grace", self.greeting_grace_s))
         else:
-            self._speak()
+            self._speak(again=self._again)
 
-    def _speak(self) -> None:
+    def _speak(self, *, again: bool = False) -> None:
         self.phase = "awaiting_reply"
         self._reply = {"said": self._label, "stt": None, "sentences": []}
         self._reply_since_s = self._now_s
-        self._out += [Speak(self.index), SetTimer("reply_idle", self.reply_idle_timeout_s)]
+        self._speech_sent = False
+        self._out += [Speak(self.index, again), SetTimer("reply_idle", self.reply_idle_timeout_s)]
 
     def _reply_done(self, ended: TurnEnded) -> None:
         self._out.append(CancelTimer("reply_idle"))
@@ -201,6 +207,7 @@ class Conversation:
         )
         self.replies.append(reply)
         self.index += 1
+        self._again = False
         if self.index >= len(self.plan):
             self.phase = "done"
             self._out += [HangUp(), Finish(tuple(self.replies))]
@@ -271,7 +278,11 @@ class Conversation:
                     SetTimer("reply_idle", self.reply_idle_timeout_s),
                 ]
             elif phase == "awaiting_reply":
-                self.phase = "replying"
+                cut_off = not self._speech_sent and not board.mic_open and self.mode != "ptt"
+                if cut_off and not self._again:  # not an answer: it did not hear us out
+                    self.phase, self._again = "greeting", True
+                else:
+                    self.phase = "replying"
         elif isinstance(ev, TurnEnded):
             if phase == "greeting":
                 self._out.append(CancelTimer("reply_idle"))
@@ -286,11 +297,7 @@ class Conversation:
         elif isinstance(ev, ReplyAudioStarted) and phase == "replying":
             if self.abort_after_s is not None:
                 self._out.append(SetTimer("barge", self.abort_after_s))
-        elif isinstance(ev, SpeechEnded) and self.mode == "ptt" and phase == "awaiting_reply":
-            self._out.append(Trigger("release"))
-
-
-def error_code(error: Exception) -> str:
-    """The coded name of an error for the result event."""
-    code = getattr(error, "code", None)
-    return str(code) if code is not None else str(DeviceErrorCode.DEVICE_ERROR)
+        elif isinstance(ev, SpeechEnded) and phase == "awaiting_reply":
+            self._speech_sent = True
+            if self.mode == "ptt":
+                self._out.append(Trigger("release"))

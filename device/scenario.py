@@ -124,6 +124,8 @@ class _Runner:
                         self._cancel(action.name)
                     elif isinstance(action, Speak):
                         utt = self.plan[action.index]
+                        if action.again:
+                            self.source.clear()
                         self.ctl.report(UtteranceStarted(utt.label))
                         self.source.play(utt)
                     elif isinstance(action, Trigger):

@@ -131,6 +131,11 @@ class ScriptedSource:
     def play(self, utterance: Utterance) -> None:
         self._queue.append(utterance)
 
+    def clear(self) -> None:
+        """Drop the queued utterances and the rest of the current one."""
+        self._queue.clear()
+        self._current = None
+
     @property
     def busy(self) -> bool:
         return self._current is not None or bool(self._queue)

@@ -61,7 +61,8 @@ class User:
         )
 
     def reply(self, turn: int, text: str = "It is noon.") -> list[ConversationAction]:
-        out = self.see(TtsStateChanged("start"), SPEAKING)
+        out = self.see(SpeechEnded())
+        out += self.see(TtsStateChanged("start"), SPEAKING)
         out += self.see(SentenceStarted(text), SPEAKING)
         return out + self.see(ended(turn), LISTENING)
 
@@ -111,10 +112,32 @@ def test_a_long_reply_that_keeps_streaming_never_times_out() -> None:
     user = User(["what is the device status"], reply_idle_timeout_s=30.0)
     user.start()
     assert SetTimer("reply_idle", 30.0) in user.see(ListenStarted("auto"))
+    user.see(SpeechEnded())
     user.see(TtsStateChanged("start"), SPEAKING)
     for _ in range(3):  # 90 s of reply audio, the last frame 2 s ago each time
         user.now += 30.0
         assert user.fire("reply_idle", SPEAKING, quiet_s=2.0) == [SetTimer("reply_idle", 28.0)]
+    assert finish(user.see(ended(0), LISTENING)).error is None
+
+
+def test_a_server_that_speaks_over_the_request_is_heard_out_then_asked_again_once() -> None:
+    user = User(["what time is it"])  # e.g. a server that greets on listen start
+    user.start()
+    assert Speak(0) in user.see(ListenStarted("auto"))
+    assert user.see(TtsStateChanged("start"), SPEAKING) == []  # mic closed mid-request
+    assert not any(isinstance(a, Finish) for a in user.see(ended(0, None), LISTENING))
+    assert Speak(0, again=True) in user.see(ListenStarted("auto"))
+    # the second time the server answers early again: that is its answer
+    user.see(TtsStateChanged("start"), SPEAKING)
+    assert finish(user.see(ended(1, "what time is it"), LISTENING)).error is None
+
+
+def test_a_realtime_board_keeps_speaking_so_an_early_tts_start_is_the_reply() -> None:
+    user = User(["hello"])
+    user.start()
+    user.see(ListenStarted("realtime"))
+    realtime_speaking = Board(DeviceState.SPEAKING, mic_open=True)
+    user.see(TtsStateChanged("start"), realtime_speaking)
     assert finish(user.see(ended(0), LISTENING)).error is None
 
 
@@ -183,6 +206,7 @@ def test_barge_in_clicks_after_the_reply_audio_started() -> None:
     user = User(["tell me a story"], abort_after_s=0.3)
     user.start()
     user.see(ListenStarted("auto"))
+    user.see(SpeechEnded())
     user.see(TtsStateChanged("start"), SPEAKING)
     assert SetTimer("barge", 0.3) in user.see(ReplyAudioStarted(0), SPEAKING)
     assert user.fire("barge", SPEAKING) == [Trigger("click")]
