@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from server.config import REPO_ROOT, load_settings
+from server.config import REPO_ROOT, Settings, load_settings
 from server.config_docs import render as render_configuration
 from server.providers.base import DialogueContext, TextDelta
 from server.providers.dialogue.fallback import build_dialogue
@@ -29,7 +29,7 @@ DOCS = REPO_ROOT / "docs"
 PAGES = [REPO_ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.M | re.S)
-SETTINGS_KEYS = {"websocket", "audio", "vad", "asr", "dialogue", "tts", "ota", "log_level"}
+SETTINGS_KEYS = set(Settings.model_fields)
 
 
 def anchors(markdown: str) -> set[str]:
