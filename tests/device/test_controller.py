@@ -50,8 +50,7 @@ async def test_no_socket_at_boot_then_click_opens_hello_listen(
     server: ScriptedServer, make_device: Any
 ) -> None:
     ctl = await make_device()
-    await asyncio.sleep(0.1)
-    assert server.conns == [] and ctl.state == DeviceState.IDLE
+    assert server.conns == [] and ctl.state == DeviceState.IDLE  # boot opens no socket
     await ctl.click()
     assert ctl.state == DeviceState.LISTENING
     await server.wait(lambda: len(server.last.texts) >= 2)
@@ -98,8 +97,9 @@ async def test_aec_click_is_realtime_and_tts_stop_sends_nothing(
     await server.wait(lambda: len(server.last.binaries) > before + 1, 2)  # mic keeps streaming
     await server.send('{"type":"tts","state":"stop"}')
     await until(lambda: ctl.state == DeviceState.LISTENING)
-    await asyncio.sleep(0.3)
-    assert server.last.texts == [HELLO_V1, START_REALTIME]
+    after = len(server.last.binaries)
+    await server.wait(lambda: len(server.last.binaries) > after + 5, 2)  # 0.3 s more uplink ...
+    assert server.last.texts == [HELLO_V1, START_REALTIME]  # ... and no listen start
 
 
 async def test_push_to_talk_keeps_socket_and_manual_tts_stop_goes_idle(
@@ -215,10 +215,12 @@ async def test_stale_channel_reopened_after_inactivity(
 async def test_downlink_only_in_speaking_and_session_kept(
     server: ScriptedServer, make_device: Any
 ) -> None:
-    ctl = await make_device()
+    events: list[DeviceEvent] = []
+    ctl = await make_device(on_event=events.append)
     await ctl.click()
     await server.send(server.frame())
-    await asyncio.sleep(0.1)
+    await server.send('{"type":"stt","text":"marker"}')  # handled after the frame
+    await until(lambda: SttReceived("marker") in events)
     assert ctl.player.queued == 0 and ctl.player.played == 0
     await speaking(server, ctl)
     await server.send(server.frame())

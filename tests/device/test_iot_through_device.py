@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 from device.identity import DeviceIdentity
 from device.iot_bridge import LegacyIotAdapter, build_iot
+from device.scenario import wait_until
 from iot.mcp_server import McpServer
 from iot.things import demo_board
 from tests.device.conftest import ScriptedServer
@@ -16,9 +16,11 @@ from tests.device.conftest import ScriptedServer
 async def rpc(server: ScriptedServer, payload: dict[str, Any], expect_reply: bool = True) -> Any:
     before = len(server.last.texts)
     await server.send(json.dumps({"type": "mcp", "payload": payload}))
-    if not expect_reply:
-        await asyncio.sleep(0.3)
-        assert len(server.last.texts) == before
+    if not expect_reply:  # the reply to a later ping request must be the next text
+        ping = {"jsonrpc": "2.0", "id": 999, "method": "tools/call", "params": {"name": "x"}}
+        await server.send(json.dumps({"type": "mcp", "payload": ping}))
+        await server.wait(lambda: len(server.last.texts) > before)
+        assert json.loads(server.last.texts[before])["payload"]["id"] == 999
         return None
     await server.wait(lambda: len(server.last.texts) > before)
     text = server.last.texts[before]
@@ -113,8 +115,7 @@ async def test_legacy_iot_descriptors_states_commands(
             }
         )
     )
-    await asyncio.sleep(0.2)
-    assert board.things["kitchen_lamp"].get("power") is True
+    await wait_until(lambda: board.things["kitchen_lamp"].get("power") is True, 2, "the lamp")
     # the delta goes out with the next listen start
     await server.send('{"type":"tts","state":"start"}')
     await server.send('{"type":"tts","state":"stop"}')
