@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.config import Settings
 from server.devices import DeviceRegistry
@@ -32,6 +32,10 @@ from server.providers.dialogue.fallback import build_dialogue
 from server.session.connection import Channel, Connection, PeerInfo
 from server.session.deps import SessionDeps
 from server.transport.websocket import WebSocketServer
+
+if TYPE_CHECKING:
+    from server.transport.mqtt import MqttGateway
+    from server.transport.mqtt_ota import MqttOtaOffer
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +86,10 @@ class Server:
         self._executor: ThreadPoolExecutor | None = None
         self._registry: DeviceRegistry | None = None
         self._ws: WebSocketServer | None = None
+        self.mqtt: MqttGateway | None = None
+        """The MQTT + UDP endpoint when ``mqtt.enabled`` (protocol.md §4)."""
+        self.mqtt_port = 0
+        self.udp_port = 0
         self._http: Any = None
         self._connections: set[Connection] = set()
         self._memory: MemoryReturner | None = None
@@ -109,6 +117,8 @@ class Server:
         health = getattr(self.providers.dialogue, "health", None)
         if health is not None and hasattr(health, "degraded"):
             self.metrics.watch_degraded(lambda: bool(health.degraded))
+        loop = asyncio.get_running_loop()
+        self.metrics.watch_event_loop_tasks(lambda: len(asyncio.all_tasks(loop)))
         probe = getattr(self.providers.dialogue, "probe", None)
         if probe is not None:  # an LLM with a local fallback: is it reachable now?
             await probe()
@@ -138,6 +148,7 @@ class Server:
             )
             await self._ws.start()
             self.ws_port = self._ws.port
+            mqtt_offer = await self._start_mqtt() if settings.mqtt.enabled else None
             self._registry = DeviceRegistry(settings.ota.db_path)
             self._http = await start_http(
                 settings,
@@ -145,6 +156,7 @@ class Server:
                 self.metrics,
                 websocket_port=self.ws_port,
                 health=self.health,
+                mqtt_offer=mqtt_offer,
             )
             self.http_port = self._http.port
             self._ws.ota_port = self.http_port
@@ -154,6 +166,25 @@ class Server:
             await self.stop()
             raise
         self._started_at = time.monotonic()
+
+    async def _start_mqtt(self) -> MqttOtaOffer:
+        """Start the MQTT + UDP endpoint; the OTA ``mqtt`` section for the boards chosen."""
+        from server.transport.mqtt import MqttGateway
+        from server.transport.mqtt_credentials import load_secret
+        from server.transport.mqtt_ota import MqttOtaOffer
+
+        s = self.settings
+        secret = load_secret(s.mqtt.secret_file)
+        gateway = MqttGateway(
+            s.mqtt,
+            self._session,
+            secret=secret,
+            downlink_frame_ms=s.audio.downlink_frame_duration_ms,
+            on_drop=self.metrics.error,
+        )
+        await gateway.start()
+        self.mqtt, self.mqtt_port, self.udp_port = gateway, gateway.port, gateway.udp_port
+        return MqttOtaOffer(s.mqtt, secret, lambda: gateway.port)
 
     def _transcribe_routes(self) -> Any:
         """The transcription endpoints (server.transcribe) over the shared providers/executor."""
@@ -230,6 +261,9 @@ class Server:
             await asyncio.wait(sessions, timeout=grace + 1.0)
             for waiter in sessions:
                 waiter.cancel()
+        if self.mqtt is not None:
+            mqtt, self.mqtt = self.mqtt, None
+            await mqtt.close()
         if self._wyoming is not None:
             wyoming, self._wyoming = self._wyoming, None
             await wyoming.stop()

@@ -19,7 +19,7 @@ from aiohttp.abc import AbstractAccessLogger
 from server.config import Settings
 from server.devices import DeviceRegistry
 from server.http.index import index_handler
-from server.http.ota import OtaHandlers
+from server.http.ota import MqttOffer, OtaHandlers
 from server.http.recordings import add_recording_routes
 from server.metrics import CONTENT_TYPE, ServerMetrics
 
@@ -62,9 +62,10 @@ def create_http_app(
     *,
     websocket_port: int,
     health: Callable[[], dict[str, Any]],
+    mqtt_offer: MqttOffer | None = None,
 ) -> web.Application:
     """Build the aiohttp app. Raises ``ValueError`` for a non-hex ``ota.hmac_keys`` entry."""
-    handlers = OtaHandlers(settings, registry, metrics, websocket_port)
+    handlers = OtaHandlers(settings, registry, metrics, websocket_port, mqtt_offer)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     ota_paths, activate_paths = ota_routes(settings.ota.path)
     for path in ota_paths:
@@ -111,9 +112,17 @@ async def start_http(
     *,
     websocket_port: int,
     health: Callable[[], dict[str, Any]],
+    mqtt_offer: MqttOffer | None = None,
 ) -> HttpSide:
     """Serve the app on ``settings.ota.host``/``port``; raises ``OSError`` if the port is taken."""
-    app = create_http_app(settings, registry, metrics, websocket_port=websocket_port, health=health)
+    app = create_http_app(
+        settings,
+        registry,
+        metrics,
+        websocket_port=websocket_port,
+        health=health,
+        mqtt_offer=mqtt_offer,
+    )
     runner = web.AppRunner(
         app,
         handle_signals=False,

@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -115,6 +116,10 @@ def device_fields(request: web.Request, body: dict[str, Any]) -> dict[str, str |
     }
 
 
+MqttOffer = Callable[[str, str, str | None], dict[str, Any] | None]
+"""``(host the board used, device id, client uuid)`` → the OTA ``mqtt`` section, or None."""
+
+
 class OtaHandlers:
     """aiohttp handlers for ``<ota path>`` and ``<ota path>activate``."""
 
@@ -124,7 +129,9 @@ class OtaHandlers:
         registry: DeviceRegistry,
         metrics: ServerMetrics,
         websocket_port: int,
+        mqtt_offer: MqttOffer | None = None,
     ) -> None:
+        self.mqtt_offer = mqtt_offer
         self.settings = settings
         self.registry = registry
         self.metrics = metrics
@@ -156,6 +163,10 @@ class OtaHandlers:
             "version": ota.websocket_version,
         }
         device_id = fields["device_id"]
+        if device_id and self.mqtt_offer is not None:  # MQTT + UDP boards (protocol.md §4)
+            mqtt = self.mqtt_offer(request_hostname(request), device_id, fields["client_id"])
+            if mqtt is not None:
+                answer["mqtt"] = mqtt
         if not device_id:
             answer["error"] = "no Device-Id header: device not recorded, activation skipped"
             return web.json_response(answer)

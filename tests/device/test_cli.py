@@ -13,6 +13,8 @@ from aiohttp import web
 from conformance.device import DeviceCheckServer, HarnessConfig
 from device.cli import main
 
+pytestmark = pytest.mark.e2e  # subprocesses against real sockets
+
 
 async def run_cli(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
@@ -84,8 +86,8 @@ async def test_mqtt_answer_is_reported_not_crashed(tmp_path: Path) -> None:
         )
     finally:
         await runner.cleanup()
-    assert code == 3
-    assert "MQTT is not implemented" in err and "Traceback" not in err
+    assert code == 1  # the mqtt section selects MQTT + UDP; nothing listens on 1883
+    assert "cannot connect to MQTT 127.0.0.1:1883" in err and "Traceback" not in err
     code, _, err = await run_cli(
         "--ws-url", "ws://127.0.0.1:1/", "--say", "hi", "--state", "/dev/null/x.json"
     )
