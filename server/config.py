@@ -412,6 +412,51 @@ class TranscribeSettings(StrictModel):
     recordings: RecordingSettings = Field(default_factory=RecordingSettings)
 
 
+class MqttSettings(StrictModel):
+    """MQTT + UDP for boards provisioned that way (protocol.md §4); off by default.
+
+    The server is the boards' MQTT server (an embedded broker that subscribes each board to its
+    reply topic on connect: a board never sends SUBSCRIBE) and their UDP audio endpoint.
+    ``broker: external`` connects to a broker that does the auto-subscription itself (EMQX and
+    similar) instead; see server/transport/mqtt_external.py.
+    """
+
+    enabled: bool = False
+    """Serve MQTT + UDP; boards chosen by ``default_transport``/``devices`` get an ``mqtt`` OTA
+    section."""
+    host: str = "0.0.0.0"
+    """Address the embedded MQTT server listens on."""
+    port: int = Field(default=1883, ge=0, le=65535)
+    """MQTT port (plain TCP; a board uses TLS only on 8883). 0 picks a free port (tests)."""
+    udp_host: str = "0.0.0.0"
+    """Address the UDP audio socket binds to."""
+    udp_port: int = Field(default=8884, ge=0, le=65535)
+    """UDP audio port announced in the server hello; 0 picks a free port (tests)."""
+    public_host: str | None = None
+    """Host name/IP boards use for MQTT and UDP; None: the host of their OTA request."""
+    endpoint: str | None = None
+    """MQTT ``host:port`` handed to boards; None: ``public_host`` (or the OTA request's host)
+    with ``port`` (embedded) or ``external_port`` (external broker)."""
+    keepalive_s: int = Field(default=240, ge=10, le=65535)
+    """MQTT keep-alive handed to boards in the OTA answer (the firmware's default is 240)."""
+    default_transport: Literal["websocket", "mqtt"] = "mqtt"
+    """Transport of boards not listed in ``devices`` (when enabled)."""
+    devices: dict[str, Literal["websocket", "mqtt"]] = Field(default_factory=dict)
+    """Per-board transport by MAC address (``Device-Id``), for a mixed fleet."""
+    publish_topic: str = "xiaozhi/up/{client_id}"
+    """Topic a board publishes to (``{client_id}`` is filled in per board)."""
+    reply_topic: str = "devices/p2p/{client_id}"
+    """Topic each board is subscribed to on connect (EMQX-style auto-subscription)."""
+    secret_file: Path = REPO_ROOT / "var" / "mqtt-secret"
+    """Key of the board passwords (HMAC of the client id); created on first use."""
+    broker: Literal["embedded", "external"] = "embedded"
+    """``external``: connect to ``external_host``/``external_port`` as a client instead."""
+    external_host: str = "127.0.0.1"
+    external_port: int = Field(default=1883, ge=1, le=65535)
+    external_username: str = ""
+    external_password: SecretStr = SecretStr("")
+
+
 class Settings(BaseSettings):
     """All server settings. Load with :func:`load_settings`."""
 
@@ -430,6 +475,7 @@ class Settings(BaseSettings):
     dialogue: DialogueSettings = Field(default_factory=DialogueSettings)
     tts: TtsSettings = Field(default_factory=TtsSettings)
     ota: OtaSettings = Field(default_factory=OtaSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
     transcribe: TranscribeSettings = Field(default_factory=TranscribeSettings)
     wyoming: WyomingServiceSettings = Field(default_factory=WyomingServiceSettings)
     executor_workers: int = Field(default=2, ge=1)
