@@ -160,16 +160,7 @@ class SequencedClient:
                     break
             if not receiver.done():
                 await ws.send(json.dumps({"type": "control", "action": "end"}))
-            done, _ = await asyncio.wait(
-                {receiver, asyncio.create_task(ended.wait())}, return_when=asyncio.FIRST_COMPLETED
-            )
-            if receiver.done() and receiver.exception() is not None:
-                exc = receiver.exception()
-                if isinstance(exc, ClientError):
-                    raise exc
-            if ended.is_set():
-                return True
-            await receiver
+            await receiver  # ends when the server closes after `ended` (raises if it dropped)
             return ended.is_set()
         finally:
             receiver.cancel()

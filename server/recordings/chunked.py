@@ -104,13 +104,21 @@ class ChunkedUpload:
 
     def _journal_lengths(self) -> list[int]:
         try:
-            lines = (self.folder / JOURNAL).read_text(encoding="ascii").splitlines()
-        except OSError:
+            text = (self.folder / JOURNAL).read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError):
             return []
+        lines = text.split("\n")[:-1]  # a last line without its newline is torn: not counted
         lengths = []
+        valid_bytes = 0
         for n, line in enumerate(lines):
             parts = line.split()
             if len(parts) != 2 or parts[0] != str(n) or not parts[1].isdigit():
                 break  # a torn last line: everything before it stands
             lengths.append(int(parts[1]))
+            valid_bytes += len(line) + 1
+        if valid_bytes != len(text):  # cut the torn tail so new lines start clean
+            with open(self.folder / JOURNAL, "r+b") as j:
+                j.truncate(valid_bytes)
+                j.flush()
+                os.fsync(j.fileno())
         return lengths
