@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conformance.device import DeviceCheckServer, HarnessConfig
 from device.arguments import RunSettings
 from device.selfcheck import voiced_utterance
@@ -18,6 +20,7 @@ def test_summary_over_turns() -> None:
     assert s["endpoint_ms"]["p50"] == 2.5 and s["first_audio_ms"]["n"] == 0
 
 
+@pytest.mark.e2e
 async def test_swarm_of_three_measures_every_turn() -> None:
     server = DeviceCheckServer(HarnessConfig(respond_after_frames=20, burst_frames=5, paced_s=0.2))
     await server.start()
