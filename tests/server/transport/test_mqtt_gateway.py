@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ class FakeBroker:
 
 
 @pytest.fixture
-async def gateway() -> MqttGateway:
+async def gateway() -> AsyncIterator[MqttGateway]:
     seen: list[tuple[Channel, PeerInfo]] = []
 
     async def handler(channel: Channel, peer: PeerInfo) -> None:
@@ -87,7 +88,7 @@ async def gateway() -> MqttGateway:
     await gw.udp.start("127.0.0.1", 0)
     gw.broker = FakeBroker()
     gw.seen = seen  # type: ignore[attr-defined]
-    yield gw  # type: ignore[misc]
+    yield gw
     gw.udp.close()
 
 
