@@ -37,15 +37,29 @@ def _benchmarks() -> dict[str, Runner]:
     }
 
 
+SUBCOMMANDS = {"mock-ai": "bench.mock_ai", "chain": "bench.chain"}
+"""Tools with their own options (``xiaozhi-bench chain --help``)."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    import importlib
+    import sys
+
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in and args_in[0] in SUBCOMMANDS:
+        tool: Any = importlib.import_module(SUBCOMMANDS[args_in[0]])
+        return int(tool.main(args_in[1:]))
     available = _benchmarks()
     parser = argparse.ArgumentParser(prog="xiaozhi-bench", description=__doc__)
     parser.add_argument(
-        "names", nargs="*", help=f"benchmarks to run (default: all of {', '.join(available)})"
+        "names",
+        nargs="*",
+        help=f"benchmarks to run (default: all of {', '.join(available)}); or a tool: "
+        "mock-ai (a local OpenAI-compatible AI service), chain (measure any server)",
     )
     parser.add_argument("--quick", action="store_true", help="fewer turns/frames (a smoke run)")
     parser.add_argument("--lm", action="store_true", help="also run capacity in free-text LM mode")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(args_in)
     unknown = [n for n in args.names if n not in available]
     if unknown:
         parser.error(f"unknown benchmark {unknown[0]!r}; choose from {', '.join(available)}")
