@@ -23,6 +23,7 @@ from device.errors import MqttNotImplemented, UsageError
 from device.events import EventSink
 from device.identity import DEFAULT_FIRMWARE, DeviceIdentity, IdentityStore
 from device.ota import OtaClient, OtaOutcome, OtaTimings
+from device.transport import WebsocketChannel
 from protocol.errors import InvalidField
 from protocol.handshake import hello_features
 
@@ -129,6 +130,12 @@ class Device:
         player = Player(make_sink(options.sink), realtime=options.realtime_playback)
         source: ScriptedSource | MicSource = MicSource() if options.mic else ScriptedSource()
         mcp, legacy = make_iot(identity, options.legacy_iot, on_event)
+        channel = WebsocketChannel(
+            identity,
+            hello_timeout_s=options.hello_timeout_s,
+            glyph_push=options.glyph_push,
+            legacy_iot=options.legacy_iot,
+        )
         controller = DeviceController(
             identity,
             source=source,
@@ -139,8 +146,7 @@ class Device:
             aec=options.aec,
             fast=options.fast,
             channel_timeout_s=options.channel_timeout_s,
-            hello_timeout_s=options.hello_timeout_s,
-            glyph_push=options.glyph_push,
+            channel=channel,
         )
         return cls(options, identity, store, controller)
 

@@ -85,13 +85,15 @@ class DeviceController:
         )
         self.channel = channel or WebsocketChannel(
             identity,
+            hello_timeout_s=hello_timeout_s,
+            glyph_push=glyph_push,
+            legacy_iot=legacy_iot is not None,
+        )
+        self.channel.bind(
             on_message=self._on_message,
             on_audio=self._on_audio,
             on_closed=self._on_closed,
             on_ready=self._on_ready,
-            hello_timeout_s=hello_timeout_s,
-            glyph_push=glyph_push,
-            legacy_iot=legacy_iot is not None,
         )
         self.channel.hello_text()  # an impossible build (e.g. legacy IoT on 2.4.2) fails here
         self.encoder = OpusEncoder(16000, 60, complexity=0, dtx=True)

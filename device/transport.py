@@ -45,6 +45,10 @@ def ws_headers(identity: DeviceIdentity) -> dict[str, str]:
     )
 
 
+async def _drop_message(message: ServerMessage) -> None:
+    logger.debug("no handler bound; dropping %s", message.type)
+
+
 class WebsocketChannel:
     """One board's audio channel; a fresh socket per :meth:`open`."""
 
@@ -52,9 +56,9 @@ class WebsocketChannel:
         self,
         identity: DeviceIdentity,
         *,
-        on_message: MessageHandler,
-        on_audio: AudioHandler,
-        on_closed: ClosedHandler,
+        on_message: MessageHandler | None = None,
+        on_audio: AudioHandler | None = None,
+        on_closed: ClosedHandler | None = None,
         on_ready: ReadyHandler | None = None,
         hello_timeout_s: float = 10.0,
         glyph_push: bool = False,
@@ -62,7 +66,9 @@ class WebsocketChannel:
         legacy_iot: bool = False,
     ) -> None:
         self.identity = identity
-        self._on_message, self._on_audio, self._on_closed = on_message, on_audio, on_closed
+        self._on_message: MessageHandler = on_message or _drop_message
+        self._on_audio: AudioHandler = on_audio or (lambda payload: None)
+        self._on_closed: ClosedHandler = on_closed or (lambda reason: None)
         self._on_ready = on_ready
         self.hello_timeout_s = hello_timeout_s
         self.glyph_push, self.server_aec, self.legacy_iot = glyph_push, server_aec, legacy_iot
@@ -73,6 +79,18 @@ class WebsocketChannel:
         self.server_sample_rate_hz = 24000
         self.server_frame_duration_ms = 60
         self.error: str | None = None
+
+    def bind(
+        self,
+        *,
+        on_message: MessageHandler,
+        on_audio: AudioHandler,
+        on_closed: ClosedHandler,
+        on_ready: ReadyHandler,
+    ) -> None:
+        """Where received messages, audio, the close and the server hello go (the controller)."""
+        self._on_message, self._on_audio, self._on_closed = on_message, on_audio, on_closed
+        self._on_ready = on_ready
 
     def hello_text(self) -> str:
         """The device hello of this build (raises InvalidField for an impossible build)."""
