@@ -6,7 +6,8 @@ Wire contract (as sherpa-onnx's ``streaming_server.py`` / ``online-websocket-ser
   (any length); the text message ``Done`` when the audio is over;
 * server → client: after each audio message (one decode step), JSON
   ``{"text": <current segment so far>, "segment": N}``; after an endpoint the segment's final
-  text with that ``segment`` and ``"is_final": true``, then ``segment`` is N + 1. A provider
+  text with that ``segment`` and ``"is_final": true``, then ``segment`` is N + 1 (the message
+  for that audio message follows with the new segment's text, often empty). A provider
   with a second pass (e.g. Whisper behind a streaming first pass) makes that final the
   second-pass text, so a client sees the segment again with the better text, as with
   sherpa's two-pass server;
@@ -54,8 +55,8 @@ class SherpaEndpoint:
     async def serve(self, channel: TranscribeChannel, owner: StreamOwner) -> None:
         state = _SegmentState()
 
-        async def deliver(updates: list[Update], _tag: int) -> None:
-            for message in state.messages(updates):
+        async def deliver(updates: list[Update], tag: int) -> None:
+            for message in state.messages(updates, trailing=tag >= 0):
                 await channel.send(json.dumps(message, ensure_ascii=False))
 
         async with self._streams.open(deliver, owner, endpoint="sherpa") as stream:
@@ -75,7 +76,7 @@ class SherpaEndpoint:
                     return
                 await stream.put(float32_to_pcm(message), index)
                 index += 1
-            await stream.finish(index)
+            await stream.finish(-1)  # tag -1: the end (no trailing "segment so far" message)
             if not state.sent_final:  # no speech at all: the (empty) final all the same
                 await channel.send(json.dumps(state.current(), ensure_ascii=False))
             await channel.send(DONE_REPLY)
@@ -93,8 +94,11 @@ class _SegmentState:
     def current(self) -> dict[str, object]:
         return {"text": self.text, "segment": self.segment}
 
-    def messages(self, updates: list[Update]) -> list[dict[str, object]]:
+    def messages(self, updates: list[Update], *, trailing: bool = True) -> list[dict[str, object]]:
+        """The finals among ``updates``, then (``trailing``) the current segment so far: one
+        such message per audio message, as sherpa's server sends one per decode step."""
         out: list[dict[str, object]] = []
+        self.sent_final = False
         for update in updates:
             if isinstance(update, PartialText):
                 self.segment, self.text = update.segment, update.text
@@ -102,7 +106,6 @@ class _SegmentState:
                 out.append({"text": update.text, "segment": update.segment, "is_final": True})
                 self.segment, self.text = update.segment + 1, ""
                 self.sent_final = True
-        if not updates or not isinstance(updates[-1], SegmentFinal):
+        if trailing:
             out.append(self.current())
-            self.sent_final = False
         return out

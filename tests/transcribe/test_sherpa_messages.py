@@ -14,9 +14,15 @@ def test_partials_then_final_then_next_segment() -> None:
     assert state.messages([PartialText(0, "turn on", 500)]) == [{"text": "turn on", "segment": 0}]
     final = SegmentFinal(0, "turn on the lamp", 0, 1500)
     assert state.messages([PartialText(0, "turn on the", 900), final]) == [
-        {"text": "turn on the lamp", "segment": 0, "is_final": True}
+        {"text": "turn on the lamp", "segment": 0, "is_final": True},
+        {"text": "", "segment": 1},
     ]
-    assert state.messages([]) == [{"text": "", "segment": 1}]
+    assert state.messages([PartialText(1, "what", 1900)]) == [{"text": "what", "segment": 1}]
+    end = SegmentFinal(1, "what time", 1500, 2500)
+    assert state.messages([end], trailing=False) == [
+        {"text": "what time", "segment": 1, "is_final": True}
+    ]
+    assert state.sent_final
 
 
 def test_float32_conversion_clips_and_drops_nan() -> None:
