@@ -99,6 +99,17 @@ def _server_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     srv.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
     srv.add_argument("--json", action="store_true", help="print the results as JSON lines")
+    srv.add_argument(
+        "--ca",
+        type=Path,
+        metavar="FILE",
+        help="trust this certificate for wss:// and https:// (xiaozhi-server cert's server.crt)",
+    )
+    srv.add_argument(
+        "--insecure",
+        action="store_true",
+        help="wss:// and https:// without checking the certificate (testing only)",
+    )
 
 
 def _device_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -188,7 +199,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_device_check(args)
     from conformance.server.command import run_server_check
+    from device import tls
+    from device.errors import UsageError
 
+    try:
+        tls.configure(args.ca, insecure=args.insecure)
+    except UsageError as exc:
+        print(f"xiaozhi-conformance: {exc}", file=sys.stderr)
+        return 2
     return run_server_check(args)
 
 

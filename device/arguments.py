@@ -11,6 +11,7 @@ import argparse
 from dataclasses import dataclass
 from pathlib import Path
 
+from device import tls
 from device.app import DeviceOptions
 from device.audio.sources import Utterance, synthesize, utterance_from_wav
 from device.conversation import Mode
@@ -47,6 +48,17 @@ def add_common(p: argparse.ArgumentParser) -> None:
         help="skip OTA and open this WebSocket URL (xiaozhi-server: ws://HOST:8000/xiaozhi/v1/)",
     )
     where.add_argument("--token", help="token for --ws-url, sent as 'Authorization: Bearer TOKEN'")
+    where.add_argument(
+        "--ca",
+        type=Path,
+        metavar="FILE",
+        help="trust this certificate for wss:// and https:// (xiaozhi-server cert's server.crt)",
+    )
+    where.add_argument(
+        "--insecure",
+        action="store_true",
+        help="wss:// and https:// without checking the certificate (testing only)",
+    )
     where.add_argument(
         "--transport",
         choices=("auto", "websocket", "mqtt"),
@@ -163,6 +175,7 @@ class RunSettings:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RunSettings:
         mode: Mode = "ptt" if args.ptt else ("wake" if args.wake_word else "click")
+        tls.configure(getattr(args, "ca", None), insecure=getattr(args, "insecure", False))
         return cls(
             ota_url=args.ota_url,
             ws_url=args.ws_url,

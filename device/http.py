@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from device.tls import client_context
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ async def request(
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise HttpError(f"unsupported URL {url!r} (need http:// or https://)")
-    tls = ssl.create_default_context() if parts.scheme == "https" else None
+    tls = client_context() if parts.scheme == "https" else None
     port = parts.port or (443 if tls else 80)
     try:
         async with asyncio.timeout(timeout_s):

@@ -12,12 +12,12 @@ import base64
 import contextlib
 import logging
 import os
-import ssl
 import struct
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from device.errors import ChannelError
+from device.tls import client_context
 from protocol.handshake import upgrade_request
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class RawWebSocket:
         parts = urlsplit(url)
         if not parts.hostname:
             raise WsError(f"bad WebSocket URL {url!r}")
-        tls = ssl.create_default_context() if parts.scheme in ("wss", "https") else None
+        tls = client_context() if parts.scheme in ("wss", "https") else None
         port = parts.port or (443 if tls else 80)
         key = base64.b64encode(os.urandom(16)).decode("ascii")
         writer: asyncio.StreamWriter | None = None

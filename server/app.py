@@ -137,6 +137,13 @@ class Server:
             metrics=self.metrics,
             fallback_tts=p.fallback_tts,
         )
+        from server.security import redact
+        from server.security.tls import server_context
+        from server.security.wiring import device_tokens, handshake_guard
+
+        redact.install()  # no token ever reaches a log line
+        tls = server_context(settings.security.tls)  # ConfigError names the missing file
+        tokens = device_tokens(settings.security.auth)
         try:
             self._ws = WebSocketServer(
                 settings.websocket,
@@ -145,6 +152,8 @@ class Server:
                 ota_path=settings.ota.path,
                 on_plain_http=self.metrics.plain_http_on_websocket_port,
                 extra_routes=self._transcribe_routes(),
+                guard=handshake_guard(settings, tokens, self.metrics.error),
+                ssl_context=tls,
             )
             await self._ws.start()
             self.ws_port = self._ws.port
@@ -157,6 +166,8 @@ class Server:
                 websocket_port=self.ws_port,
                 health=self.health,
                 mqtt_offer=mqtt_offer,
+                device_tokens=tokens,
+                ssl_context=tls,
             )
             self.http_port = self._http.port
             self._ws.ota_port = self.http_port

@@ -79,8 +79,12 @@ COMMAND_HELP = {
         "print the configuration reference generated from the settings models",
         "examples:\n  xiaozhi-server config-docs\n  xiaozhi-server config-docs --check",
     ),
+    "cert": (
+        "generate a self-signed TLS certificate and key (wss://, https://), print the fingerprint",
+        "examples:\n  xiaozhi-server cert\n  xiaozhi-server cert --name xiaozhi.lan --force",
+    ),
 }
-DELEGATED = ("devices", "models", "config-docs", "recordings")
+DELEGATED = ("devices", "models", "config-docs", "recordings", "cert")
 """Subcommands that parse their own arguments (their --help is their own)."""
 
 
@@ -250,6 +254,10 @@ def _run_command(args: argparse.Namespace, settings: Callable[[], Settings]) -> 
         from server.recordings.cli import main_recordings
 
         return _exit_status(lambda: main_recordings(list(args.args), settings()))
+    if args.command == "cert":
+        from server.security.cli import main_cert
+
+        return _exit_status(lambda: main_cert(list(args.args), settings()))
     if args.command == "config-docs":
         from server.config_docs import main as config_docs
 

@@ -20,6 +20,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from server.security.settings import SecuritySettings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS_DIR = REPO_ROOT / "models"
 
@@ -482,6 +484,8 @@ class Settings(BaseSettings):
     """Threads for CPU-heavy work (ASR, VAD, TTS, Opus); bounded."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log verbosity (logs go to stderr)."""
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    """TLS, device tokens, connection limits and flood control (server/security/)."""
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -134,6 +134,15 @@ class ServerMetrics:
         )
         gauge.set_function(lambda: 1.0 if degraded() else 0.0)
 
+    def watch_event_loop_tasks(self, count: Callable[[], int]) -> None:
+        """Expose ``xiaozhi_event_loop_tasks`` (asyncio tasks alive now; a leak shows as growth)."""
+        gauge = Gauge(
+            "xiaozhi_event_loop_tasks",
+            "asyncio tasks alive in the server's event loop",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: float(count()))
+
     def plain_http_on_websocket_port(self) -> None:
         """A plain HTTP request reached the WebSocket port (it was told where OTA lives)."""
         self._plain_http.inc()

@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import json
 import os
-import ssl
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 from conformance.server.device_mcp import DeviceMcpServer
 from conformance.server.records import Event, SessionRecord
 from device.identity import DeviceIdentity
+from device.tls import client_context
 from device.wsclient import RawWebSocket, WsClosed, WsError
 from protocol.binary import encode_frame
 from protocol.handshake import device_hello, upgrade_headers, upgrade_request
@@ -74,7 +74,7 @@ class DeviceLink:
     async def _handshake(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         rec = self.record
         parts = urlsplit(rec.url)
-        tls = ssl.create_default_context() if parts.scheme == "wss" else None
+        tls = client_context() if parts.scheme == "wss" else None
         headers = upgrade_headers(
             device_id=DEVICE_ID, client_id=CLIENT_ID, protocol_version=rec.version, token=self.token
         )

@@ -9,6 +9,7 @@ the server answers with a fallback), 503 when the health callable itself fails.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from server.http.index import index_handler
 from server.http.ota import MqttOffer, OtaHandlers
 from server.http.recordings import add_recording_routes
 from server.metrics import CONTENT_TYPE, ServerMetrics
+from server.security.auth import DeviceTokens
 
 logger = logging.getLogger(__name__)
 
@@ -63,9 +65,10 @@ def create_http_app(
     websocket_port: int,
     health: Callable[[], dict[str, Any]],
     mqtt_offer: MqttOffer | None = None,
+    device_tokens: DeviceTokens | None = None,
 ) -> web.Application:
     """Build the aiohttp app. Raises ``ValueError`` for a non-hex ``ota.hmac_keys`` entry."""
-    handlers = OtaHandlers(settings, registry, metrics, websocket_port, mqtt_offer)
+    handlers = OtaHandlers(settings, registry, metrics, websocket_port, mqtt_offer, device_tokens)
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     ota_paths, activate_paths = ota_routes(settings.ota.path)
     for path in ota_paths:
@@ -113,6 +116,8 @@ async def start_http(
     websocket_port: int,
     health: Callable[[], dict[str, Any]],
     mqtt_offer: MqttOffer | None = None,
+    device_tokens: DeviceTokens | None = None,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> HttpSide:
     """Serve the app on ``settings.ota.host``/``port``; raises ``OSError`` if the port is taken."""
     app = create_http_app(
@@ -122,6 +127,7 @@ async def start_http(
         websocket_port=websocket_port,
         health=health,
         mqtt_offer=mqtt_offer,
+        device_tokens=device_tokens,
     )
     runner = web.AppRunner(
         app,
@@ -131,7 +137,7 @@ async def start_http(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.ota.host, settings.ota.port)
+        site = web.TCPSite(runner, settings.ota.host, settings.ota.port, ssl_context=ssl_context)
         await site.start()
     except BaseException:
         await runner.cleanup()

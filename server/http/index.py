@@ -31,7 +31,7 @@ def endpoints(settings: Settings, request: web.Request, websocket_port: int) -> 
     """The URLs of this server as seen by the client of ``request``."""
     host = request_hostname(request)
     port = request.url.port or 80
-    base = f"http://{host}:{port}"
+    base = f"{'https' if settings.security.tls.enabled else 'http'}://{host}:{port}"
     ota = "/" + settings.ota.path.strip("/") + "/" if settings.ota.path.strip("/") else "/"
     return {
         "name": "xiaozhi-py server",

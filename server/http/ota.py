@@ -21,6 +21,7 @@ from aiohttp import web
 from server.config import Settings
 from server.devices import DeviceRecord, DeviceRegistry
 from server.metrics import ServerMetrics
+from server.security.auth import DeviceTokens
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ def websocket_url(settings: Settings, request: web.Request, websocket_port: int)
     """URL handed to boards: the configured one, else built from the request's Host."""
     if settings.ota.websocket_url:
         return settings.ota.websocket_url
-    return f"ws://{request_hostname(request)}:{websocket_port}{settings.websocket.path}"
+    scheme = "wss" if settings.security.tls.enabled else "ws"
+    return f"{scheme}://{request_hostname(request)}:{websocket_port}{settings.websocket.path}"
 
 
 def websocket_token(settings: Settings) -> str:
@@ -130,8 +132,11 @@ class OtaHandlers:
         metrics: ServerMetrics,
         websocket_port: int,
         mqtt_offer: MqttOffer | None = None,
+        device_tokens: DeviceTokens | None = None,
     ) -> None:
         self.mqtt_offer = mqtt_offer
+        self.device_tokens = device_tokens
+        """Per-device JWTs (security.auth.device_tokens): bound boards get their own token."""
         self.settings = settings
         self.registry = registry
         self.metrics = metrics
@@ -159,7 +164,7 @@ class OtaHandlers:
             answer["firmware"] = {"version": ota.firmware_version, "url": ota.firmware_url}
         answer["websocket"] = {
             "url": websocket_url(self.settings, request, self.websocket_port),
-            "token": websocket_token(self.settings),
+            "token": websocket_token(self.settings) if self.device_tokens is None else "",
             "version": ota.websocket_version,
         }
         device_id = fields["device_id"]
@@ -178,6 +183,8 @@ class OtaHandlers:
                 fields["firmware"],
                 fields["serial"],
             )
+            if self.device_tokens is not None and (record.bound or not ota.activation):
+                answer["websocket"]["token"] = self.device_tokens.issue(record.device_id)
             if ota.activation and not record.bound:
                 code, challenge = await self.registry.issue_activation(device_id)
                 answer["activation"] = {

@@ -48,11 +48,13 @@ def board_urls(settings: Settings, websocket_port: int, http_port: int) -> list[
     host = settings.ota.host
     addresses = local_ipv4_addresses() if host in _WILDCARD else [host]
     ota_path = ota_routes(settings.ota.path)[0][-1]
+    tls = settings.security.tls.enabled
     lines = []
     for address in addresses:
         ws = settings.ota.websocket_url or (
-            f"ws://{address}:{websocket_port}{settings.websocket.path}"
+            f"{'wss' if tls else 'ws'}://{address}:{websocket_port}{settings.websocket.path}"
         )
         note = "  (this machine only)" if address.startswith("127.") else ""
-        lines.append(f"OTA URL http://{address}:{http_port}{ota_path}  ->  WebSocket {ws}{note}")
+        ota = f"{'https' if tls else 'http'}://{address}:{http_port}{ota_path}"
+        lines.append(f"OTA URL {ota}  ->  WebSocket {ws}{note}")
     return lines

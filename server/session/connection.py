@@ -38,6 +38,7 @@ from server.pipeline.speech_in_queue import Frame
 from server.pipeline.speech_in_worker import SpeechInWorker
 from server.pipeline.speech_out import Downlink, Reply
 from server.providers.base import DialogueContext
+from server.security.flood import POLICY_VIOLATION, UplinkGate, Verdict
 from server.session import events as ev
 from server.session.core import CoreSettings, Phase, SessionCore
 from server.session.deps import SessionDeps
@@ -127,6 +128,8 @@ class Connection:
             )
         )
         self.inbox = Inbox(max_audio=2 * deps.uplink_queue_frames)
+        self.uplink_gate = UplinkGate(deps.settings.security.limits)
+        """Audio faster than real time is dropped, text floods close (server.security.flood)."""
         self._timers: dict[str, float] = {}
         self._tasks = _Tasks()
         self._history: list[dict[str, Any]] = []
@@ -212,6 +215,17 @@ class Connection:
             while True:
                 data = await self._channel.recv()
                 now = time.monotonic()
+                gate = self.uplink_gate
+                verdict = gate.audio(len(data), now) if isinstance(data, bytes) else gate.text(now)
+                if verdict is Verdict.CLOSE:
+                    self.log.warning("closing: %s (1008)", gate.close_reason)
+                    self._deps.metrics.error("uplink-flood-closed")
+                    await self._channel.close(POLICY_VIOLATION, gate.close_reason)
+                    inbox.post(ev.ChannelLost(time.monotonic()))
+                    return
+                if verdict is not Verdict.PASS:
+                    self._dropped(verdict.value)
+                    continue
                 if isinstance(data, bytes):
                     if not inbox.put_audio(ev.BinaryReceived(data, now)):
                         self._dropped(ErrorCode.UPLINK_QUEUE_FULL)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Protocol
@@ -29,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from server.config import WebSocketSettings
+from server.security.handshake import HandshakeGuard
 from server.session.connection import ChannelClosed, PeerInfo
 from server.transport.wrong_port import PORT_HEADER, PlainHttpTolerantConnection, WrongPortAnswer
 
@@ -101,8 +103,14 @@ class WebSocketServer:
         ota_path: str = "/xiaozhi/ota/",
         on_plain_http: Callable[[], None] | None = None,
         extra_routes: ExtraRoutes | None = None,
+        guard: HandshakeGuard | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._extra_routes = extra_routes
+        self._guard = guard
+        """Lockout, connection limits and tokens (server.security.handshake)."""
+        self._ssl = ssl_context
+        """TLS (``wss://``) when set."""
         self._settings = settings
         self._handler = handler
         self._wrong_port = WrongPortAnswer(
@@ -147,11 +155,15 @@ class WebSocketServer:
             ping_interval=s.ping_interval_s,
             ping_timeout=None if s.ping_interval_s is None else 20,
             close_timeout=2,
-            open_timeout=10,
+            open_timeout=(
+                10 if self._guard is None else self._guard.settings.limits.handshake_timeout_s
+            ),
+            ssl=self._ssl,
         )
         self.port = int(next(iter(self._server.sockets)).getsockname()[1])
         self._wrong_port.websocket_port = self.port
-        logger.info("WebSocket listening on ws://%s:%d%s", s.host, self.port, s.path)
+        scheme = "wss" if self._ssl is not None else "ws"
+        logger.info("WebSocket listening on %s://%s:%d%s", scheme, s.host, self.port, s.path)
 
     def stop_accepting(self) -> None:
         """Refuse new connections; the open ones go on until they end or :meth:`close`."""
@@ -179,6 +191,10 @@ class WebSocketServer:
         upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
         if not upgrade:
             return self._plain_http(connection, request)
+        if self._guard is not None and self._server is not None:
+            refused = self._guard.admit(connection, self._server.handlers)
+            if refused is not None:
+                return refused
         if self._extra_routes is not None and self._extra_routes.handles(url.path):
             return self._extra_routes.process_request(connection, request)
         if _normal_path(url.path) != _normal_path(s.path):
@@ -201,7 +217,15 @@ class WebSocketServer:
                     return query[param]
             return ""
 
-        if s.tokens:
+        if self._guard is not None:
+            refused = self._guard.authenticate(
+                connection,
+                _bearer(value("Authorization", "authorization", "token")),
+                value("Device-Id", "device-id", "device_id"),
+            )
+            if refused is not None:
+                return refused
+        elif s.tokens:
             token = _bearer(value("Authorization", "authorization", "token"))
             if not any(
                 hmac.compare_digest(token.encode(), t.get_secret_value().encode()) for t in s.tokens
@@ -230,7 +254,11 @@ class WebSocketServer:
     async def _serve(self, ws: ServerConnection) -> None:
         path = ws.request.path if ws.request is not None else ""
         if self._extra_routes is not None and self._extra_routes.handles(urlsplit(path).path):
-            await self._extra_routes.serve(ws)
+            try:
+                await self._extra_routes.serve(ws)
+            finally:
+                if self._guard is not None:
+                    self._guard.closed(ws)
             return
         peer = self._peers.pop(id(ws), None) or PeerInfo(remote=_remote(ws))
         self._active += 1
@@ -242,6 +270,8 @@ class WebSocketServer:
             logger.exception("session of %s failed", peer.device_id or peer.remote)
         finally:
             self._active -= 1
+            if self._guard is not None:
+                self._guard.closed(ws)
             code = ws.close_code
             how = "hung up without a close frame" if code == 1006 else f"closed (code {code})"
             logger.info("connection %s %s", peer.device_id or peer.remote, how)
