@@ -26,6 +26,43 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
+from device.core_actions import (
+    Action,
+    AnswerMcp,
+    ApplyIotCommands,
+    CloseChannel,
+    CloseMic,
+    ConfigureDecoder,
+    Emit,
+    OpenChannel,
+    OpenMic,
+    PlayAudio,
+    ResetDecoder,
+    Send,
+    SendAudio,
+    SendIotDescriptors,
+    SendIotStates,
+    WatchPlayback,
+)
+from device.core_inputs import (
+    AbortRequested,
+    Activated,
+    AudioReceived,
+    ButtonClicked,
+    ChannelDropped,
+    ChannelFailed,
+    ChannelReady,
+    HungUp,
+    Input,
+    McpAnswered,
+    MessageReceived,
+    PlaybackDrained,
+    PoweredOn,
+    SpeechSent,
+    TalkPressed,
+    TalkReleased,
+    WakeWordHeard,
+)
 from device.events import (
     AbortSent,
     AlertShown,
@@ -57,7 +94,6 @@ from protocol.messages import (
     ListenStop,
     Llm,
     ServerMcp,
-    ServerMessage,
     Stt,
     System,
     TtsSentenceStart,
@@ -69,202 +105,6 @@ from protocol.messages import (
 logger = logging.getLogger(__name__)
 S = DeviceState
 
-# ----------------------------------------------------------------------------- inputs
-
-
-@dataclass(frozen=True, kw_only=True)
-class Input:
-    now_s: float
-    """Monotonic time of the input, seconds."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class PoweredOn(Input):
-    """Boot: unknown → starting → activating (the shell runs the OTA check)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Activated(Input):
-    """The OTA check/activation finished: → idle."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class ButtonClicked(Input):
-    """The boot button (``ToggleChatState``)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class TalkPressed(Input):
-    """Push-to-talk pressed (``StartListening``)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class TalkReleased(Input):
-    """Push-to-talk released (``StopListening``)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class WakeWordHeard(Input):
-    text: str
-    preroll: tuple[bytes, ...] = ()
-    """The pre-roll already encoded as Opus packets (sent as a burst before ``listen detect``)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class AbortRequested(Input):
-    reason: AbortReason | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChannelReady(Input):
-    """The socket is up and a valid server hello arrived."""
-
-    session_id: str
-    sample_rate_hz: int = 24000
-    frame_duration_ms: int = 60
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChannelFailed(Input):
-    error: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class ChannelDropped(Input):
-    """The server closed the socket (Close frame or TCP loss)."""
-
-    reason: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class MessageReceived(Input):
-    message: ServerMessage
-
-
-@dataclass(frozen=True, kw_only=True)
-class AudioReceived(Input):
-    payload: bytes
-    """One Opus packet (binary header already removed)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class PlaybackDrained(Input):
-    """Everything queued for playback has been played out."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class SpeechSent(Input):
-    """The uplink frame holding the last voiced sample of an utterance was sent."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class HungUp(Input):
-    """The user ends the conversation: channel dropped, board idle (end of a scripted run)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class McpAnswered(Input):
-    payload: dict[str, object]
-
-
-# ----------------------------------------------------------------------------- actions
-
-
-@dataclass(frozen=True)
-class Send:
-    message: WireModel
-
-
-@dataclass(frozen=True)
-class SendAudio:
-    packets: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class SendIotDescriptors:
-    pass
-
-
-@dataclass(frozen=True)
-class SendIotStates:
-    delta: bool
-
-
-@dataclass(frozen=True)
-class OpenChannel:
-    """Connect + hello; the shell answers with ChannelReady or ChannelFailed."""
-
-
-@dataclass(frozen=True)
-class CloseChannel:
-    """Drop TCP without a Close frame (``CloseAudioChannel``)."""
-
-
-@dataclass(frozen=True)
-class OpenMic:
-    pass
-
-
-@dataclass(frozen=True)
-class CloseMic:
-    pass
-
-
-@dataclass(frozen=True)
-class ConfigureDecoder:
-    sample_rate_hz: int
-    frame_duration_ms: int
-
-
-@dataclass(frozen=True)
-class ResetDecoder:
-    """Empty the play queue and reset the Opus decoder (entering speaking, reboot)."""
-
-
-@dataclass(frozen=True)
-class PlayAudio:
-    payload: bytes
-
-
-@dataclass(frozen=True)
-class WatchPlayback:
-    """Post :class:`PlaybackDrained` once the play queue is empty."""
-
-
-@dataclass(frozen=True)
-class AnswerMcp:
-    """Hand the payload to the MCP server; its reply comes back as :class:`McpAnswered`."""
-
-    payload: dict[str, object]
-
-
-@dataclass(frozen=True)
-class ApplyIotCommands:
-    message: IotCommands
-
-
-@dataclass(frozen=True)
-class Emit:
-    event: DeviceEvent
-
-
-Action = (
-    Send
-    | SendAudio
-    | SendIotDescriptors
-    | SendIotStates
-    | OpenChannel
-    | CloseChannel
-    | OpenMic
-    | CloseMic
-    | ConfigureDecoder
-    | ResetDecoder
-    | PlayAudio
-    | WatchPlayback
-    | AnswerMcp
-    | ApplyIotCommands
-    | Emit
-)
 Pending = Literal["click", "press", "wake"]
 
 
@@ -571,3 +411,41 @@ class BoardCore:
         self._do(ResetDecoder())
         self._set_state(S.IDLE, now_s)
         self._emit(RebootRequested())
+
+
+__all__ = [
+    "AbortRequested",
+    "Action",
+    "Activated",
+    "AnswerMcp",
+    "ApplyIotCommands",
+    "AudioReceived",
+    "BoardCore",
+    "ButtonClicked",
+    "ChannelDropped",
+    "ChannelFailed",
+    "ChannelReady",
+    "CloseChannel",
+    "CloseMic",
+    "ConfigureDecoder",
+    "Emit",
+    "HungUp",
+    "Input",
+    "McpAnswered",
+    "MessageReceived",
+    "OpenChannel",
+    "OpenMic",
+    "PlayAudio",
+    "PlaybackDrained",
+    "PoweredOn",
+    "ResetDecoder",
+    "Send",
+    "SendAudio",
+    "SendIotDescriptors",
+    "SendIotStates",
+    "SpeechSent",
+    "TalkPressed",
+    "TalkReleased",
+    "WakeWordHeard",
+    "WatchPlayback",
+]
