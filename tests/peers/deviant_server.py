@@ -37,6 +37,9 @@ Use::
         ...  # server.ota_url, server.ws_url, server.sessions (one SessionLog per socket)
 
 Run by hand: ``python -m tests.peers.deviant_server --working --port 8000 --ota-port 8003``.
+
+The options live in :mod:`tests.peers.deviant_config`, one socket's behaviour in
+:mod:`tests.peers.deviant_session`; this module is the server (OTA + WebSocket) around them.
 """
 
 from __future__ import annotations
@@ -47,88 +50,19 @@ import contextlib
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Any
 
 import numpy as np
 from aiohttp import web
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 
-from protocol.audio import AudioParams, Pcm, resample, rms_dbfs, samples_per_frame, split_frames
-from protocol.binary import decode_frame, encode_frame
-from protocol.errors import ProtocolError
-from protocol.mcp import McpRequest, initialize_request, tools_list_request
-from protocol.messages import (
-    Llm,
-    ServerHello,
-    ServerMcp,
-    Stt,
-    TtsSentenceStart,
-    TtsStart,
-    TtsStop,
-    WireModel,
-    encode_message,
-)
-from protocol.opus import OpusDecoder, OpusEncoder
+from protocol.audio import Pcm, resample, samples_per_frame, split_frames
+from protocol.opus import OpusEncoder
+from tests.peers.deviant_config import DeviantConfig, SessionLog
+from tests.peers.deviant_session import FRAME_MS, DeviantSession
 
 logger = logging.getLogger(__name__)
-
-FRAME_MS = 60
-FRAME_S = FRAME_MS / 1000
-LEAD_FRAMES = 3
-"""Frames sent at once when speech starts (then paced in real time)."""
-
-
-@dataclass(frozen=True)
-class DeviantConfig:
-    """What the deviant server does; durations in s, levels in dBFS. See the module docstring."""
-
-    greet_on_detect: bool = True
-    ping_interval_s: float | None = 20.0
-    raw_opus_on_v2: bool = True
-    reuse_mcp_ids: bool = True
-    idle_close_s: float | None = 180.0
-    late_abort_in_greeting: bool = True
-    working: bool = False
-    greeting_text: str = "Yes? I am listening."
-    stt_text: str = "what time is it"
-    reply_text: str = "It is twelve o'clock."
-    sample_rate_hz: int = 24000
-    """Downlink Opus rate announced in the server hello (16000 or 24000)."""
-    speech_dbfs: float = -45.0
-    min_speech_frames: int = 3
-    end_silence_frames: int = 6
-    max_turn_frames: int = 200
-
-    @classmethod
-    def conformant(cls, **changes: Any) -> DeviantConfig:
-        """No deviation at all (greets, but frames, pings, ids, idle close and abort are right)."""
-        base = cls(
-            ping_interval_s=None,
-            raw_opus_on_v2=False,
-            reuse_mcp_ids=False,
-            idle_close_s=110.0,
-            late_abort_in_greeting=False,
-        )
-        return replace(base, **changes)
-
-
-@dataclass
-class SessionLog:
-    """What happened on one socket (times: event-loop seconds)."""
-
-    index: int
-    version: int
-    greetings: list[tuple[float, float | None]] = field(default_factory=list)
-    """(tts start, tts stop) of every greeting."""
-    replies: list[tuple[float, float | None]] = field(default_factory=list)
-    aborts: list[float] = field(default_factory=list)
-    loud_frames: list[float] = field(default_factory=list)
-    """Arrival times of uplink frames louder than ``speech_dbfs``."""
-    mcp_ids_sent: list[int] = field(default_factory=list)
-    closed_idle: bool = False
+__all__ = ["DeviantConfig", "DeviantServer", "SessionLog", "speech_packets", "voiced_signal"]
 
 
 class DeviantServer:
@@ -176,7 +110,7 @@ class DeviantServer:
             compression=None,
             max_size=1 << 20,
         )
-        port = self._ws.sockets[0].getsockname()[1]
+        port = next(iter(self._ws.sockets)).getsockname()[1]
         self.ws_url = f"ws://{self.host}:{port}/xiaozhi/v1/"
         app = web.Application()
         app.router.add_route("*", "/xiaozhi/ota/", self._ota)
@@ -213,7 +147,8 @@ class DeviantServer:
         version = int(header) if header in ("1", "2", "3") else 1
         log = SessionLog(index=len(self.sessions), version=version)
         self.sessions.append(log)
-        await _Session(self, ws, log).run()
+        session = DeviantSession(self.config, ws, log, greeting=self.greeting, reply=self.reply)
+        await session.run()
 
 
 def _wall_ms() -> float:
@@ -240,184 +175,6 @@ def voiced_signal(seconds: float, rate_hz: int) -> Pcm:
     wave = sum(np.sin(2 * np.pi * 140 * k * t) / k for k in range(1, 12))
     envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
     return (wave * envelope * 4000).astype(np.int16)
-
-
-class _Session:
-    """One socket: receive loop with the idle rule, MCP client, greeting and turns."""
-
-    def __init__(self, server: DeviantServer, ws: ServerConnection, log: SessionLog) -> None:
-        self.server, self.ws, self.log, self.cfg = server, ws, log, server.config
-        self.loop = asyncio.get_running_loop()
-        self.last_activity = self.loop.time()
-        self.session_id = f"deviant-{log.index}"
-        self.mode: str | None = None
-        self.loud = self.quiet = self.frames = 0
-        self.speaking: asyncio.Task[None] | None = None
-        self.greeting_now = False
-        self.abort_pending = False
-        self.next_id = 1
-        self.pages = 0
-        self.decoder = OpusDecoder(16000, FRAME_MS)
-
-    async def run(self) -> None:
-        try:
-            while True:
-                limit = self.cfg.idle_close_s
-                timeout = None if limit is None else limit - (self.loop.time() - self.last_activity)
-                if timeout is not None and timeout <= 0:
-                    self.log.closed_idle = True
-                    await self.ws.close(1000, "idle")
-                    return
-                try:
-                    message = await asyncio.wait_for(self.ws.recv(), timeout)
-                except TimeoutError:
-                    continue
-                self.last_activity = self.loop.time()
-                if isinstance(message, bytes):
-                    self._audio(message)
-                else:
-                    await self._text(message)
-        except ConnectionClosed:
-            pass
-        finally:
-            if self.speaking is not None:
-                self.speaking.cancel()
-
-    async def send(self, data: WireModel | bytes) -> None:
-        self.last_activity = self.loop.time()
-        await self.ws.send(data if isinstance(data, bytes) else encode_message(data))
-
-    async def _mcp(self, request_id: int, request: McpRequest) -> None:
-        self.log.mcp_ids_sent.append(request_id)
-        await self.send(ServerMcp(payload=request.to_payload()))
-
-    async def _text(self, text: str) -> None:
-        try:
-            msg = json.loads(text)
-        except ValueError:
-            return
-        if not isinstance(msg, dict):
-            return
-        kind, state = msg.get("type"), msg.get("state")
-        if kind == "hello":
-            await self._hello(msg)
-        elif kind == "mcp":
-            await self._mcp_answer(msg.get("payload"))
-        elif kind == "listen" and state == "detect" and self.cfg.greet_on_detect:
-            if self.speaking is None or self.speaking.done():
-                await self.send(Stt(text=str(msg.get("text") or ""), session_id=self.session_id))
-                self._speak(self.server.greeting, self.cfg.greeting_text, greeting=True)
-        elif kind == "listen" and state == "start":
-            self.mode, self.loud, self.quiet, self.frames = str(msg.get("mode")), 0, 0, 0
-        elif kind == "listen" and state == "stop" and self.mode == "manual":
-            self.mode = None
-            self._answer()
-        elif kind == "abort":
-            await self._abort()
-
-    async def _hello(self, msg: dict[str, Any]) -> None:
-        await self.send(
-            ServerHello(
-                transport="websocket",
-                session_id=self.session_id,
-                audio_params=AudioParams(
-                    sample_rate=self.cfg.sample_rate_hz, frame_duration=FRAME_MS
-                ),
-            )
-        )
-        features = msg.get("features")
-        if isinstance(features, dict) and features.get("mcp") is True:
-            await self._mcp(1, initialize_request(1))
-            self.next_id = 2
-
-    async def _mcp_answer(self, payload: Any) -> None:
-        if not isinstance(payload, dict) or "result" not in payload:
-            return
-        result = payload.get("result")
-        cursor = result.get("nextCursor") if isinstance(result, dict) else None
-        if payload.get("id") == 1:
-            self.pages = 1
-            await self._mcp(2, tools_list_request(2))
-            self.next_id = 3
-        elif isinstance(cursor, str) and cursor and self.pages < 20:
-            self.pages += 1
-            ident = 2 if self.cfg.reuse_mcp_ids else self.next_id
-            self.next_id += 0 if self.cfg.reuse_mcp_ids else 1
-            await self._mcp(ident, tools_list_request(ident, cursor))
-
-    async def _abort(self) -> None:
-        self.log.aborts.append(self.loop.time())
-        task = self.speaking
-        if task is None or task.done():
-            return
-        if self.greeting_now and self.cfg.late_abort_in_greeting:
-            self.abort_pending = True  # the greeting plays to its end, then tts stop
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await self._stop_speech()
-
-    def _audio(self, data: bytes) -> None:
-        if self.mode not in ("auto", "realtime") or (self.speaking and not self.speaking.done()):
-            return
-        try:
-            level = rms_dbfs(self.decoder.decode(decode_frame(data, self.log.version).payload))
-        except ProtocolError:
-            return
-        self.frames += 1
-        if level > self.cfg.speech_dbfs:
-            self.log.loud_frames.append(self.loop.time())
-            self.loud, self.quiet = self.loud + 1, 0
-        elif self.loud >= self.cfg.min_speech_frames:
-            self.quiet += 1
-        ended = self.quiet >= self.cfg.end_silence_frames
-        if ended or self.frames >= self.cfg.max_turn_frames:
-            self.mode = None
-            self._answer()
-
-    def _answer(self) -> None:
-        if self.cfg.working:
-            self._speak(self.server.reply, self.cfg.reply_text, stt=self.cfg.stt_text)
-
-    def _speak(
-        self, packets: Sequence[bytes], sentence: str, *, greeting: bool = False, stt: str = ""
-    ) -> None:
-        self.speaking = asyncio.create_task(self._speech(packets, sentence, greeting, stt))
-
-    async def _speech(
-        self, packets: Sequence[bytes], sentence: str, greeting: bool, stt: str
-    ) -> None:
-        spans = self.log.greetings if greeting else self.log.replies
-        self.greeting_now = greeting
-        try:
-            if stt:
-                await self.send(Stt(text=stt, session_id=self.session_id))
-            await self.send(Llm(emotion="happy", text="🙂", session_id=self.session_id))
-            await self.send(TtsStart(session_id=self.session_id))
-            spans.append((self.loop.time(), None))
-            await self.send(TtsSentenceStart(text=sentence, session_id=self.session_id))
-            t0 = self.loop.time()
-            for i, packet in enumerate(packets):
-                due = t0 + max(0, i - LEAD_FRAMES) * FRAME_S
-                await asyncio.sleep(max(0.0, due - self.loop.time()))
-                await self.send(self._frame(packet))
-            await asyncio.sleep(max(0.0, t0 + len(packets) * FRAME_S - self.loop.time()))
-            await self._stop_speech()
-        except ConnectionClosed:
-            pass
-
-    async def _stop_speech(self) -> None:
-        spans = self.log.greetings if self.greeting_now else self.log.replies
-        if spans and spans[-1][1] is None:
-            spans[-1] = (spans[-1][0], self.loop.time())
-        self.greeting_now = self.abort_pending = False
-        await self.send(TtsStop(session_id=self.session_id))
-
-    def _frame(self, packet: bytes) -> bytes:
-        if self.log.version == 2 and self.cfg.raw_opus_on_v2:
-            return packet
-        return encode_frame(packet, self.log.version)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
