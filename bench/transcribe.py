@@ -150,9 +150,9 @@ def run(quick: bool = False) -> dict[str, Any]:
                 "XIAOZHI_ASR__SHERPA__MODEL_DIR": str(model),
                 "XIAOZHI_ASR__SHERPA__MODEL": "model.onnx",
             }
-            for batching in (True, False):
-                env = {**sherpa, "XIAOZHI_TRANSCRIBE__BATCHING": str(batching).lower()}
-                setups.append(("sherpa-tiny", batching, env))
+            for batched in (True, False):
+                env = {**sherpa, "XIAOZHI_TRANSCRIBE__BATCHING": str(batched).lower()}
+                setups.append(("sherpa-tiny", batched, env))
         rows = []
         for engine, batching, env in setups:
             with ServerProcess(env={**common, **env}) as srv:

@@ -30,7 +30,8 @@ def read_wav(path: Path) -> np.ndarray:
         import soxr
 
         samples = soxr.resample(samples, rate, RATE_HZ)
-    return np.clip(samples, -32768, 32767).astype(np.int16)
+    pcm: np.ndarray = np.clip(samples, -32768, 32767).astype(np.int16)
+    return pcm
 
 
 def chunks(samples: np.ndarray, chunk_samples: int) -> list[np.ndarray]:

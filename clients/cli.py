@@ -88,9 +88,9 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             bar.advance()
             bar.note(str(m.get("text", "")))
 
-        result = await transcribe_sherpa(f"{base}/", samples, pace=args.pace, on_message=on_message)
+        sherpa = await transcribe_sherpa(f"{base}/", samples, pace=args.pace, on_message=on_message)
         bar.close()
-        return {"text": result.text, "segments": result.segments}
+        return {"text": sherpa.text, "segments": sherpa.segments}
     from clients.sequenced_client import SequencedClient
 
     client = SequencedClient(

@@ -85,14 +85,17 @@ def _english(text: str) -> list[Entity]:
     i = 0
     while i < len(tokens):
         tok = tokens[i]
-        span = lambda a, b: (found[a][0], found[b - 1][1])  # noqa: E731
+
+        def span(a: int, b: int) -> tuple[int, int]:
+            return found[a][0], found[b - 1][1]
+
         clock, pct = _CLOCK.match(tok), _PERCENT.match(tok)
         if clock or pct:
             if clock:
                 mer = _meridiem(tokens, i + 1)
                 end = i + 1 + (mer[1] if mer else 0)
-                value = _clock(int(clock[1]), int(clock[2]), mer[0] if mer else None)
-                out.append(Entity("time", value, *span(i, end)))
+                stamp = _clock(int(clock[1]), int(clock[2]), mer[0] if mer else None)
+                out.append(Entity("time", stamp, *span(i, end)))
             else:
                 assert pct is not None
                 end = i + 1

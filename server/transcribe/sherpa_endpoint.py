@@ -41,7 +41,8 @@ DONE_REPLY: Final = "Done!"
 def float32_to_pcm(data: bytes) -> Pcm:
     """float32 samples in [-1, 1] → int16 (clipped; NaN becomes 0)."""
     samples = np.nan_to_num(np.frombuffer(data, dtype="<f4"), nan=0.0, posinf=1.0, neginf=-1.0)
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
+    pcm: Pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype(np.int16)
+    return pcm
 
 
 class SherpaEndpoint:

@@ -30,5 +30,5 @@ def test_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(ClientError, match="cannot read"):
         read_wav(tmp_path / "missing.wav")
     (tmp_path / "junk.wav").write_bytes(b"not a wav")
-    with pytest.raises(ClientError, match="junk.wav"):
+    with pytest.raises(ClientError, match=r"junk\.wav"):
         read_wav(tmp_path / "junk.wav")

@@ -18,6 +18,7 @@ from server.app import Providers, Server
 from server.transcribe.jwt_auth import encode_hs256
 from tests.e2e.conftest import running_server
 from tests.timing import scaled
+from tests.transcribe.waiting import eventually
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 KEY = "timers-key"
@@ -69,10 +70,7 @@ async def test_heartbeat_then_idle_close_then_resume_window(server: Server) -> N
         again = await next_json(ws)
         assert again["resumed"] and again["session"] == session
     sessions = server.transcribe.sessions.sessions
-    deadline = time.monotonic() + scaled(5)
-    while session in sessions and time.monotonic() < deadline:
-        await asyncio.sleep(scaled(0.05))
-    assert session not in sessions, "expired after the resume window"
+    assert await eventually(lambda: session not in sessions), "expired after the resume window"
     async with open_asr(server, query=f"?session={session}&last_seq=-1") as ws:
         late = await next_json(ws)
         assert not late["resumed"] and late["session"] != session
@@ -80,10 +78,7 @@ async def test_heartbeat_then_idle_close_then_resume_window(server: Server) -> N
 
 async def drained(server: Server) -> None:
     """Sessions of earlier tests wait out their resume window (0.5 s) before freeing a slot."""
-    deadline = time.monotonic() + scaled(5)
-    while server.transcribe.admission.active and time.monotonic() < deadline:
-        await asyncio.sleep(scaled(0.05))
-    assert server.transcribe.admission.active == 0
+    assert await eventually(lambda: server.transcribe.admission.active == 0)
 
 
 async def test_resume_needs_the_same_user(server: Server) -> None:
