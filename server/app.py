@@ -229,6 +229,8 @@ class Server:
         self.wyoming_port = self._wyoming.port
 
     async def _session(self, channel: Channel, peer: PeerInfo) -> None:
+        recorded = self.transcribe.record_assistant(channel, peer) if self.transcribe else None
+        channel = recorded or channel  # opted-in devices are recorded (server/recordings)
         connection = Connection(channel, self._deps, peer)
         connection.log.info("connected from %s (client %s)", peer.remote, peer.client_id or "-")
         self._connections.add(connection)
@@ -240,6 +242,8 @@ class Server:
             self._connections.discard(connection)
             if self._memory is not None:
                 self._memory.closed(len(self._connections))
+            if recorded is not None:
+                await recorded.finish()
 
     def health(self) -> dict[str, Any]:
         """``/healthz``: ``degraded`` (with the provider and why) while a fallback answers."""

@@ -381,8 +381,11 @@ class RecordingSettings(StrictModel):
     """Recordings older than this are deleted by the sweeper (default 24 h)."""
     sweep_interval_s: float = Field(default=300.0, gt=0)
     """How often the retention sweeper runs."""
-    endpoints: list[Literal["sherpa", "sequenced", "upload"]] = Field(default=["upload"])
-    """Endpoints whose audio is recorded (the upload endpoint only stores, so it is on)."""
+    endpoints: list[Literal["sherpa", "sequenced", "upload", "assistant"]] = Field(
+        default=["upload"]
+    )
+    """Endpoints whose audio is recorded (the upload endpoint only stores, so it is on);
+    ``assistant``: xiaozhi sessions, uplink and downlink Opus with the stt/tts texts."""
     devices: list[str] = Field(default_factory=lambda: ["*"])
     """Device ids that opted in (``*``: every device)."""
 

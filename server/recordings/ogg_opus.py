@@ -55,20 +55,93 @@ def _page(packets: list[bytes], granule: int, serial: int, seq: int, flags: int)
     return bytes(page)
 
 
-class OggOpusWriter:
-    """Append 16 kHz PCM; each :meth:`write` ends with whole pages on disk (fsync'd)."""
+def packet_samples_48k(packet: bytes) -> int:
+    """Duration of an Opus packet in 48 kHz samples, from its TOC byte (RFC 6716 §3.1)."""
+    if not packet:
+        return 0
+    toc = packet[0]
+    config, code = toc >> 3, toc & 3
+    if config < 12:
+        tenths = (100, 200, 400, 600)[config % 4]
+    elif config < 16:
+        tenths = (100, 200)[config % 2]
+    else:
+        tenths = (25, 50, 100, 200)[config % 4]
+    frames = (
+        1 if code == 0 else 2 if code in (1, 2) else (packet[1] & 0x3F if len(packet) > 1 else 0)
+    )
+    return tenths * 48 * frames // 10
 
-    def __init__(self, path: Path, *, serial: int = 0x58495A48) -> None:
+
+class OggPacketWriter:
+    """Ogg Opus of packets encoded elsewhere (any frame size): :meth:`add` buffers a packet,
+    :meth:`flush` writes the buffered ones as one page and fsyncs; ``input_rate_hz`` is only
+    informational (OpusHead), granules count 48 kHz samples from the packets' TOC bytes."""
+
+    def __init__(self, path: Path, input_rate_hz: int, *, serial: int = 0x58495A48) -> None:
         self._file: BinaryIO = open(path, "ab")  # noqa: SIM115 - closed in close()
-        self._encoder = OpusEncoder(RATE_HZ, FRAME_MS, application="voip")
         self._serial, self._seq = serial, 0
-        self._pending = np.zeros(0, dtype=np.int16)
-        self._samples = 0
-        head = struct.pack("<8sBBHIhB", b"OpusHead", 1, 1, PRE_SKIP, RATE_HZ, 0, 0)
+        self._granule = PRE_SKIP
+        self._buffer: list[bytes] = []
+        head = struct.pack("<8sBBHIhB", b"OpusHead", 1, 1, PRE_SKIP, input_rate_hz, 0, 0)
         tags = b"OpusTags" + struct.pack("<I", 10) + b"xiaozhi-py" + struct.pack("<I", 0)
         self._write_page([head], 0, flags=0x02)
         self._write_page([tags], 0, flags=0)
         self._sync()
+
+    @property
+    def buffered_ms(self) -> float:
+        return sum(packet_samples_48k(p) for p in self._buffer) / 48
+
+    @property
+    def duration_ms(self) -> float:
+        return (self._granule - PRE_SKIP) / 48
+
+    def add(self, packet: bytes) -> None:
+        self._buffer.append(packet)
+
+    def flush(self) -> None:
+        """The buffered packets as pages (≤ ``MAX_PAGE_PACKETS`` each), on disk."""
+        buffered, self._buffer = self._buffer, []
+        for at in range(0, len(buffered), MAX_PAGE_PACKETS):
+            batch = buffered[at : at + MAX_PAGE_PACKETS]
+            self._granule += sum(packet_samples_48k(p) for p in batch)
+            self._write_page(batch, self._granule, flags=0)
+        if buffered:
+            self._sync()
+
+    def close(self, last: list[bytes] | None = None, *, granule: int | None = None) -> None:
+        """Flush, then end the stream (EOS page holding ``last``)."""
+        if self._file.closed:
+            return
+        self.flush()
+        packets = last or []
+        self._granule = (
+            granule
+            if granule is not None
+            else self._granule + sum(packet_samples_48k(p) for p in packets)
+        )
+        self._write_page(packets, self._granule, flags=0x04)
+        self._sync()
+        self._file.close()
+
+    def _write_page(self, packets: list[bytes], granule: int, *, flags: int) -> None:
+        self._file.write(_page(packets, granule, self._serial, self._seq, flags))
+        self._seq += 1
+
+    def _sync(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+
+class OggOpusWriter:
+    """Append 16 kHz PCM; each :meth:`write` ends with whole pages on disk (fsync'd)."""
+
+    def __init__(self, path: Path) -> None:
+        self._pages = OggPacketWriter(path, RATE_HZ)
+        self._encoder = OpusEncoder(RATE_HZ, FRAME_MS, application="voip")
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._samples = 0
 
     @property
     def duration_ms(self) -> float:
@@ -78,41 +151,21 @@ class OggOpusWriter:
         data = np.concatenate([self._pending, np.asarray(pcm, dtype=np.int16)])
         whole = len(data) - len(data) % FRAME_SAMPLES
         self._pending = data[whole:]
-        packets = [
-            self._encoder.encode(data[at : at + FRAME_SAMPLES])
-            for at in range(0, whole, FRAME_SAMPLES)
-        ]
-        for at in range(0, len(packets), MAX_PAGE_PACKETS):
-            batch = packets[at : at + MAX_PAGE_PACKETS]
-            self._samples += len(batch) * FRAME_SAMPLES
-            self._write_page(batch, self._granule(), flags=0)
-        if packets:
-            self._sync()
+        for at in range(0, whole, FRAME_SAMPLES):
+            self._pages.add(self._encoder.encode(data[at : at + FRAME_SAMPLES]))
+        self._samples += whole
+        self._pages.flush()
 
     def close(self) -> None:
-        """Pad the last frame with silence and end the stream (EOS page)."""
-        if self._file.closed:
-            return
-        packets = []
+        """Pad the last frame with silence and end the stream (EOS page; the granule says
+        where the real audio ends)."""
+        last = []
         if len(self._pending):
             frame = np.zeros(FRAME_SAMPLES, dtype=np.int16)
             frame[: len(self._pending)] = self._pending
-            packets.append(self._encoder.encode(frame))
+            last.append(self._encoder.encode(frame))
             self._samples += len(self._pending)
-        self._write_page(packets, self._granule(), flags=0x04)
-        self._sync()
-        self._file.close()
-
-    def _granule(self) -> int:
-        return PRE_SKIP + self._samples * 3
-
-    def _write_page(self, packets: list[bytes], granule: int, *, flags: int) -> None:
-        self._file.write(_page(packets, granule, self._serial, self._seq, flags))
-        self._seq += 1
-
-    def _sync(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._pages.close(last, granule=PRE_SKIP + self._samples * 3)
 
 
 def read_packets(path: Path) -> tuple[list[bytes], int]:

@@ -10,9 +10,11 @@ from concurrent.futures import Executor
 
 from server.config import Settings
 from server.providers.base import AsrProvider, VadProvider
+from server.recordings.assistant import AssistantRecording, RecordingChannel
 from server.recordings.pcm_recording import PcmRecording
 from server.recordings.retention import sweep_forever
 from server.recordings.store import RecordingStore
+from server.session.connection import Channel, PeerInfo
 from server.transcribe.batching import batching_provider
 from server.transcribe.channel import Admission
 from server.transcribe.routes import TranscribeRoutes
@@ -72,6 +74,18 @@ class TranscribeService:
             return None
         info = self.store.create(owner.device_id or "unknown", owner.user, endpoint)
         return PcmRecording(self.store, info)
+
+    def record_assistant(self, channel: Channel, peer: PeerInfo) -> RecordingChannel | None:
+        """``channel`` wrapped to record this assistant session, when it opted in."""
+        rec = self._settings.transcribe.recordings
+        if self.store is None or "assistant" not in rec.endpoints:
+            return None
+        if "*" not in rec.devices and peer.device_id not in rec.devices:
+            return None
+        info = self.store.create(peer.device_id or "unknown", peer.client_id, "assistant")
+        return RecordingChannel(
+            channel, AssistantRecording(self.store, info), peer.protocol_version
+        )
 
     def start(self) -> None:
         rec = self._settings.transcribe.recordings
