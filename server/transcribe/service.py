@@ -54,11 +54,11 @@ class TranscribeService:
         self.routes = TranscribeRoutes(
             admission=self.admission,
             jwt_keys=[k.get_secret_value() for k in t.jwt_keys],
-            sherpa=SherpaEndpoint(self.streams),
+            sherpa=SherpaEndpoint(self.streams, idle_timeout_s=t.idle_timeout_s),
             sequenced=SequencedEndpoint(
                 self.sessions, heartbeat_s=t.heartbeat_s, idle_timeout_s=t.idle_timeout_s
             ),
-            upload=UploadEndpoint(self.store)
+            upload=UploadEndpoint(self.store, idle_timeout_s=t.idle_timeout_s)
             if self.store is not None and "upload" in rec.endpoints
             else None,
             assistant_path=settings.websocket.path,

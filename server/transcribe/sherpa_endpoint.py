@@ -15,11 +15,14 @@ Wire contract (as sherpa-onnx's ``streaming_server.py`` / ``online-websocket-ser
   ``Done!`` (what sherpa's C++ server sends; its clients close on it) and close 1000.
 
 Anything else (text other than ``Done``, a binary message whose length is not a multiple of 4)
-closes with 1003 and a reason. Over capacity: HTTP 503 at the handshake.
+closes with 1003 and a reason; no message for ``transcribe.idle_timeout_s`` closes with 4408.
+Over capacity: HTTP 503 at the handshake. Like sherpa's own server, no authentication (turn the
+service off with ``transcribe.enabled: false``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Final
@@ -36,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 DONE: Final = "Done"
 DONE_REPLY: Final = "Done!"
+CLOSE_IDLE: Final = 4408
 
 
 def float32_to_pcm(data: bytes) -> Pcm:
@@ -50,8 +54,9 @@ class SherpaEndpoint:
 
     path = "/"
 
-    def __init__(self, streams: StreamFactory) -> None:
+    def __init__(self, streams: StreamFactory, *, idle_timeout_s: float = 90.0) -> None:
         self._streams = streams
+        self._idle_s = idle_timeout_s
 
     async def serve(self, channel: TranscribeChannel, owner: StreamOwner) -> None:
         state = _SegmentState()
@@ -64,8 +69,11 @@ class SherpaEndpoint:
             index = 0
             while True:
                 try:
-                    message = await channel.recv()
+                    message = await asyncio.wait_for(channel.recv(), self._idle_s)
                 except ChannelClosed:
+                    return
+                except TimeoutError:
+                    await channel.close(CLOSE_IDLE, "idle timeout")
                     return
                 if isinstance(message, str):
                     if message.strip() == DONE:

@@ -64,9 +64,12 @@ def parse_upload_message(message: str | bytes) -> tuple[int, bytes] | None:
 class UploadEndpoint:
     path = "/ws/record"
 
-    def __init__(self, store: RecordingStore) -> None:
+    def __init__(self, store: RecordingStore, *, idle_timeout_s: float = 90.0) -> None:
         self._store = store
+        self._idle_s = idle_timeout_s
         self._open: dict[str, tuple[ChunkedUpload, asyncio.Lock]] = {}
+        """Uploads with a socket on them now."""
+        self._users: dict[str, int] = {}
 
     async def serve(
         self, channel: TranscribeChannel, claims: Claims, query: dict[str, str]
@@ -83,11 +86,26 @@ class UploadEndpoint:
             )
             await channel.close(1008, "unknown recording")
             return
-        upload, lock = self._open.get(info.id) or (
-            await asyncio.to_thread(ChunkedUpload, info.folder),
-            asyncio.Lock(),
-        )
-        self._open[info.id] = (upload, lock)
+        if info.id not in self._open:  # (re)opened from disk: the journal says what is there
+            upload_ = await asyncio.to_thread(ChunkedUpload, info.folder)
+            self._open.setdefault(info.id, (upload_, asyncio.Lock()))
+        upload, lock = self._open[info.id]
+        self._users[info.id] = self._users.get(info.id, 0) + 1
+        try:
+            await self._serve(channel, info, upload, lock)
+        finally:
+            self._users[info.id] -= 1
+            if not self._users[info.id]:  # nobody on it: forget it (a resume reopens it)
+                del self._users[info.id]
+                self._open.pop(info.id, None)
+
+    async def _serve(
+        self,
+        channel: TranscribeChannel,
+        info: RecordingInfo,
+        upload: ChunkedUpload,
+        lock: asyncio.Lock,
+    ) -> None:
         await self._send(
             channel,
             {
@@ -99,7 +117,11 @@ class UploadEndpoint:
         )
         try:
             while True:
-                message = await channel.recv()
+                try:
+                    message = await asyncio.wait_for(channel.recv(), self._idle_s)
+                except TimeoutError:
+                    await channel.close(4408, "idle timeout")
+                    return
                 try:
                     parsed = parse_upload_message(message)
                     if parsed is None:
@@ -153,7 +175,6 @@ class UploadEndpoint:
                 chunks=upload.next_index,
                 sha256=digest,
             )
-        self._open.pop(info.id, None)
         await self._send(
             channel,
             {
