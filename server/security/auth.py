@@ -92,16 +92,25 @@ class DeviceTokens:
                 algorithms=["HS256"],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                leeway=LEEWAY_S,
-                options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+                # times are checked below against our own clock (PyJWT reads time.time())
+                options={
+                    "require": ["exp", "iat", "sub", "aud", "iss"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise TokenRefused("token expired") from exc
         except jwt.InvalidSignatureError as exc:
             raise TokenRefused("bad token signature") from exc
         except jwt.PyJWTError as exc:
             raise TokenRefused(f"invalid token ({type(exc).__name__})") from exc
-        if claims["iat"] > self._clock() + LEEWAY_S:
+        now = self._clock()
+        exp, iat = claims["exp"], claims["iat"]
+        if not isinstance(exp, int | float) or not isinstance(iat, int | float):
+            raise TokenRefused("invalid token (non-numeric exp/iat)")
+        if exp <= now - LEEWAY_S:
+            raise TokenRefused("token expired")
+        if iat > now + LEEWAY_S:
             raise TokenRefused("token issued in the future")
         subject = str(claims["sub"])
         if not device_id or subject != normalise_device_id(device_id):

@@ -108,7 +108,11 @@ class HandshakeGuard:
             reason,
             "; locked out" if locked else "",
         )
-        return connection.respond(HTTPStatus.UNAUTHORIZED, f"unauthorized: {reason}\n")
+        response = connection.respond(HTTPStatus.UNAUTHORIZED, f"unauthorized: {reason}\n")
+        response.headers["WWW-Authenticate"] = (  # RFC 6750 §3
+            f'Bearer error="invalid_token", error_description="{reason}"'
+        )
+        return response
 
     def closed(self, connection: ServerConnection) -> None:
         """A socket ended: count a message that was too big (websockets closed it with 1009)."""
