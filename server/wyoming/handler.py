@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
 import numpy as np
 
 from server.errors import ProviderError
-from server.providers.base import AsrProvider, AsrStream, SpeechAudio, TtsProvider
+from server.providers.base import AsrProvider, AsrStream, TtsProvider
+from server.providers.tts.pieces import synthesize_pieces
 from server.text import SentenceSplitter
 
 logger = logging.getLogger(__name__)
@@ -144,22 +145,13 @@ class WyomingHandler:
 
     # ------------------------------------------------------------------ text to speech
 
-    async def _pieces(self, text: str) -> AsyncIterator[SpeechAudio]:
-        assert self._tts is not None
-        stream = getattr(self._tts, "synthesize_stream", None)
-        if stream is not None:
-            async for piece in stream(text):
-                yield piece
-        else:
-            yield await self._tts.synthesize(text)
-
     async def _speak(self, text: str) -> None:
         if self._tts is None:
             raise ProviderError("this server offers no text-to-speech", code="tts-unavailable")
         audio = self._w[1]
         started = False
         rate = 0
-        async for piece in self._pieces(text):
+        async for piece in synthesize_pieces(self._tts, text):
             rate = piece.sample_rate_hz
             if not started:
                 started = True
