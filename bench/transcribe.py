@@ -58,16 +58,19 @@ async def _stream(url: str, audio: np.ndarray) -> dict[str, Any]:
 
             async def receive() -> None:
                 async for message in ws:
+                    now = time.monotonic()
+                    flushed = done_at[0] is not None and len(got) >= len(sent)
                     if message == "Done!":
+                        if out["final_ms"] is None and done_at[0] is not None:
+                            out["final_ms"] = (now - done_at[0]) * 1000
                         return
                     data = json.loads(message)
-                    now = time.monotonic()
-                    if done_at[0] is None:  # one non-final answer per audio message
-                        if not data.get("is_final"):
-                            got.append(now)
-                    elif out["final_ms"] is None:
-                        out["final_ms"] = (now - done_at[0]) * 1000
-                        out["text"] = data["text"]
+                    if data.get("is_final"):
+                        out["text"] = data["text"] or out["text"]
+                        if flushed and out["final_ms"] is None and done_at[0] is not None:
+                            out["final_ms"] = (now - done_at[0]) * 1000
+                    elif len(got) < len(sent) or done_at[0] is None:
+                        got.append(now)  # the answer to audio message len(got)
 
             done_at: list[float | None] = [None]
             task = asyncio.create_task(receive())
