@@ -22,6 +22,7 @@ from protocol.enums import ListenMode
 from server.app import Server, build_providers
 from tests.e2e.conftest import device, e2e_settings, is_msg
 from tests.timing import scaled
+from tests.wyoming.scripted_service import ScriptedService
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -105,3 +106,45 @@ async def test_the_llm_calls_a_device_tool_by_voice(
     assert sentences == ["Done."]
     assert json.loads(things.device_status_json())["kitchen_lamp"]["power"] is True
     assert mock.stats.tool_calls >= 1
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def wyoming_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[Server, ScriptedService]]:
+    """The server with ``asr.provider=wyoming`` and ``tts.provider=wyoming``, both pointed at a
+    Wyoming service built from the ``wyoming`` library (tests/wyoming/scripted_service.py)."""
+    service = ScriptedService()
+    await service.start()
+    settings = e2e_settings(
+        tmp_path_factory.mktemp("speech_services_wyoming"),
+        asr={"provider": "wyoming", "wyoming": {"port": service.port}},
+        tts={"provider": "wyoming", "wyoming": {"port": service.port, "voice": "flite-slt"}},
+    )
+    srv = Server(settings, providers=await asyncio.to_thread(build_providers, settings))
+    await srv.start()
+    try:
+        yield srv, service
+    finally:
+        await srv.stop()
+        srv.providers.asr.close()  # type: ignore[union-attr]
+        await service.stop()
+
+
+async def test_a_voice_turn_through_wyoming_asr_and_tts(
+    wyoming_server: tuple[Server, ScriptedService], speech: Callable[[str, str], Pcm]
+) -> None:
+    server, service = wyoming_server
+    async with device(server) as board:
+        start = len(board.events)
+        await board.listen_start(ListenMode.AUTO)
+        await board.speak(speech("what time is it", "flite"))
+        stt = await board.wait_for(is_msg("stt"), scaled(10), start=start)
+        await board.wait_for(is_msg("tts", "start"), scaled(10), start=start)
+        stop = await board.wait_for(is_msg("tts", "stop"), scaled(20), start=start)
+    heard_ms = int(stt.data["text"].split()[1])  # "heard N ms": the audio the service received
+    assert 1000 < heard_ms < 4000
+    assert service.log.transcribes == [{"language": "en"}]
+    frames = [e for e in board.events[start:] if e.kind == "binary" and e.t <= stop.t]
+    assert len(frames) > 10 and service.log.syntheses  # the answer, spoken by the service
+    assert service.log.syntheses[0]["voice"] == {"name": "flite-slt"}
