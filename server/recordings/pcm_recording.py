@@ -31,6 +31,7 @@ class PcmRecording:
             "start_ms": round(final.start_ms),
             "end_ms": round(final.end_ms),
             "confidence": final.confidence,
+            "rejected": final.rejected,
         }
         self._transcript.write(json.dumps(line, ensure_ascii=False) + "\n")
         self._transcript.flush()

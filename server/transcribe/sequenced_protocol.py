@@ -16,7 +16,13 @@ Server → client:
   resuming client resends every packet after S);
 * ``{"type":"result","text","seq","is_final","segment","confidence","nbest":[{"text",
   "confidence"}],"entities":[{"type","value","start","end"}]}`` (``seq``: last packet the
-  result covers; partials carry no nbest/entities and ``confidence`` null);
+  result covers; partials carry no nbest/entities and ``confidence`` null; finals add
+  ``start_ms``/``end_ms`` on the stream's audio timeline, ``rejected`` — the recogniser heard
+  speech it judged unusable, e.g. out of the grammar: ``text`` is what it made of it — and
+  ``language`` when the engine detects it). ``confidence`` and ``nbest`` are what the engine
+  gives: Whisper a confidence (exp of the mean token log-probability), pocketsphinx none today
+  (its decoder has ``nbest()`` and a posterior, not yet passed on by the provider); without
+  alternatives ``nbest`` is the 1-best;
 * ``{"type":"control","action":"nack","expected":E,"got":G}`` for a gap (the packet is
   dropped; resend from E); duplicates are dropped silently and counted;
 * ``{"type":"heartbeat"}`` every ``heartbeat_s``; ``{"type":"error","code","message"}``;

@@ -56,6 +56,8 @@ def result_message(update: Update, seq: int) -> dict[str, Any]:
         "entities": [e.to_json() for e in extract_entities(update.text)],
         "start_ms": round(update.start_ms),
         "end_ms": round(update.end_ms),
+        "rejected": update.rejected,
+        "language": update.language,
     }
 
 
