@@ -10,7 +10,7 @@ SILERO_SHA256 := 1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e
 SILERO_MODEL := models/silero_vad.onnx
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps run test lint bench demo clean
+.PHONY: setup system-deps run test lint bench demo clean wyoming-services
 
 setup: system-deps $(VENV)/.installed $(SILERO_MODEL)
 
@@ -51,6 +51,15 @@ bench: setup
 
 demo: setup
 	$(BIN)/python -m demo
+
+# Optional, not part of setup: the real Home Assistant speech services in their own venv (they
+# pin their own engines), for tests/e2e/test_speech_services_real_wyoming.py (skipped without).
+WYOMING_SERVICES := $(VENV)/wyoming/bin/wyoming-piper
+wyoming-services: setup $(WYOMING_SERVICES)
+
+$(WYOMING_SERVICES):
+	$(PYTHON) -m venv $(VENV)/wyoming
+	$(VENV)/wyoming/bin/pip install -q "wyoming-faster-whisper==3.8.1" "wyoming-piper==2.5.2"
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache

