@@ -22,7 +22,8 @@ import logging
 import random
 import statistics
 import sys
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from rich.table import Table
 from device.app import Device
 from device.arguments import URL_EXAMPLE, HelpFormatter, RunSettings, add_common
 from device.audio.sources import Utterance
-from device.errors import DeviceError, UsageError
+from device.errors import ChannelError, ChannelLost, DeviceError, ReplyTimeout, UsageError
 from device.scenario import run_script
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,12 @@ class SwarmConfig:
     """Write the JSON report here (None: only the table)."""
     utterances: list[Utterance] | None = field(default=None, compare=False)
     """Ready-made utterances (None: speak ``settings.say``/``settings.wav``)."""
+    reconnect: bool = False
+    """A turn that fails on the channel (server gone, refused, restarted) is tried again after
+    a backoff (``RECONNECT_BACKOFF_S`` doubling to ``RECONNECT_MAX_S``, with jitter) instead of
+    ending the board's run; every turn then opens its own connection."""
+    reconnect_give_up_s: float = 120.0
+    """With ``reconnect``: a turn still failing after this long ends the run (s)."""
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -66,6 +73,33 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[low] + (ordered[high] - ordered[low]) * (pos - low), 1)
 
 
+RECONNECT_BACKOFF_S = 0.5
+RECONNECT_MAX_S = 8.0
+
+
+async def _turns_with_reconnect(
+    device: Device, config: SwarmConfig, utts: list[Utterance], rng: random.Random
+) -> int:
+    """Each turn on its own, retried with backoff while the channel fails; reconnects made."""
+    script = config.settings.script(utts)
+    reconnects = 0
+    for utt in [u for _ in range(script.turns) for u in script.utterances]:
+        delay, give_up = RECONNECT_BACKOFF_S, time.monotonic() + config.reconnect_give_up_s
+        while True:
+            try:
+                await run_script(device.controller, replace(script, utterances=[utt], turns=1))
+                break
+            except (ChannelError, ChannelLost, ReplyTimeout, OSError) as exc:
+                if time.monotonic() + delay > give_up:
+                    raise
+                logger.warning("turn failed (%s); reconnecting in %.1f s", exc, delay)
+                await device.controller.hang_up()
+                await asyncio.sleep(delay * rng.uniform(0.8, 1.2))
+                delay = min(2 * delay, RECONNECT_MAX_S)
+                reconnects += 1
+    return reconnects
+
+
 async def run_one(
     index: int, config: SwarmConfig, utts: list[Utterance], start_delay_s: float
 ) -> dict[str, Any]:
@@ -73,9 +107,15 @@ async def run_one(
     await asyncio.sleep(start_delay_s)
     device = await Device.create(config.settings.device_options(realtime_playback=True), None)
     error = None
+    reconnects = 0
     try:
         await device.boot()
-        await run_script(device.controller, config.settings.script(utts))
+        if config.reconnect:
+            reconnects = await _turns_with_reconnect(
+                device, config, utts, random.Random(config.seed + index)
+            )
+        else:
+            await run_script(device.controller, config.settings.script(utts))
     except (DeviceError, OSError) as exc:
         error = str(exc)
         logger.error("device %d: %s", index, exc)
@@ -92,6 +132,7 @@ async def run_one(
         "error": error,
         "turns": turns,
         "dropped_packets": device.controller.player.dropped,
+        "reconnects": reconnects,
     }
 
 
@@ -156,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.add_argument(
         "--results", type=Path, metavar="FILE", help="also write every turn as JSON to FILE"
     )
+    swarm.add_argument(
+        "--reconnect",
+        action="store_true",
+        help="retry a turn whose connection fails (server restarted) with backoff, each turn on "
+        "its own connection",
+    )
     return p
 
 
@@ -177,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         ramp_s=args.ramp,
         seed=args.seed,
         results=args.results,
+        reconnect=args.reconnect,
     )
     try:
         report = asyncio.run(run_swarm(config))
