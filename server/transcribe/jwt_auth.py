@@ -18,15 +18,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from server.transcribe.errors import TranscribeError
+
 LEEWAY_S: Final = 5.0
 """Clock skew tolerated on ``exp``/``nbf`` (s)."""
 
 
-class TokenRejected(Exception):
+class TokenRejected(TranscribeError):
     """The token is missing, malformed, badly signed or expired; ``reason`` is safe to show."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(reason)
+        super().__init__("bad-token", reason)
         self.reason = reason
 
 

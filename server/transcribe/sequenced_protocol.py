@@ -38,16 +38,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
+from server.transcribe.errors import TranscribeError
+
 SUBPROTOCOL: Final = "asr-protocol-v1"
 MAX_PACKET_BYTES: Final = 4096
 
 
-class SequencedProtocolError(Exception):
+class SequencedProtocolError(TranscribeError):
     """Bad client input; ``code`` is stable (kebab-case), the message says what to fix."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,16 @@ from protocol.audio import Pcm
 from server.config import VadSettings
 from server.providers.base import AsrProvider, VadProvider
 from server.transcribe.channel import Admission
+from server.transcribe.errors import TranscribeError
 from server.transcribe.stream_worker import Deliver, StreamWorker, Transcribing
 from server.transcribe.transcriber import PcmTranscriber, SegmentFinal, Update
 
 
-class StreamsFull(Exception):
+class StreamsFull(TranscribeError):
     """Every admission slot is taken."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("streams-full", message)
 
 
 @dataclass(frozen=True, slots=True)

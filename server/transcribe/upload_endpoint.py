@@ -27,15 +27,14 @@ from server.recordings.chunked import ChunkedUpload, UploadRefused
 from server.recordings.store import RecordingInfo, RecordingStore
 from server.session.connection import ChannelClosed
 from server.transcribe.channel import TranscribeChannel
+from server.transcribe.errors import TranscribeError
 from server.transcribe.jwt_auth import Claims
 
 logger = logging.getLogger(__name__)
 
 
-class UploadError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class UploadError(TranscribeError):
+    """Bad upload input (``code``: bad-message, bad-json, bad-index, bad-data)."""
 
 
 def parse_upload_message(message: str | bytes) -> tuple[int, bytes] | None:
