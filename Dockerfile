@@ -12,8 +12,7 @@ ARG SILERO_SHA256=1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788
 
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    XIAOZHI_OTA__DB_PATH=/data/devices.sqlite3
+    PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # Opus for the audio, flite and espeak-ng for speech out (the server needs no sound card).
 # Debian's stable versions are taken as they are (pinning them breaks on every point release).
@@ -36,8 +35,10 @@ RUN pip install -e . \
     && python scripts/fetch_silero.py --version "${SILERO_VERSION}" --sha256 "${SILERO_SHA256}" \
         --out models/silero_vad.onnx
 
+# var/ (device registry, generated secrets and certificates, recordings) is the /data volume.
 RUN useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin xiaozhi \
     && mkdir -p /data /app/models/cache \
+    && ln -s /data /app/var \
     && chown -R xiaozhi /data /app/models/cache
 USER 10001
 VOLUME ["/data"]
