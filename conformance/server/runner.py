@@ -5,16 +5,17 @@ Plan (only the phases the selected items need run):
 * ``idle`` (started first, runs alongside the rest): hello, then silence until the server closes
   the socket or ``idle_wait_s`` passes; pings are counted on every session.
 * OTA: POST like a board, then GET, then ``/activate`` when a challenge is offered.
+* ``v2-wake``: a board's wake-word start (burst, ``listen detect``, ``listen start``); a greeting,
+  if the server speaks one, is interrupted with ``abort`` after its first audio frame.
 * ``v1-auto``: auto turn (residual frames after ``tts start``, DTX silence), then a second auto
   turn after ``tts stop`` that is interrupted with ``abort`` once audio flows.
 * ``v2-manual``: pre-roll burst + ``listen detect``, odd/unknown messages, realtime listen,
   then a push-to-talk (manual) turn.
 * ``v3-drop`` + ``v3-reconnect``: hang up mid-utterance without a Close frame, reconnect, turn.
-* ``v2-wake``: a board's wake-word start (burst, ``listen detect``, ``listen start``); a greeting,
-  if the server speaks one, is interrupted with ``abort`` after its first audio frame.
 
 Turns need a working recogniser; every other phase does not, so a server without ASR still gets
-a full protocol verdict (see :mod:`conformance.server.items`).
+a full protocol verdict (see :mod:`conformance.server.items`). Without turn items, the v1 session
+still runs one turn when item 10 has no audio to judge yet (a server that does not greet).
 """
 
 from __future__ import annotations
@@ -95,14 +96,14 @@ async def run_server_checks(cfg: RunConfig) -> RunRecord:
             if token is None and isinstance(ws, dict) and isinstance(ws.get("token"), str):
                 token = ws["token"]
         audio = await asyncio.to_thread(_prepare_audio, cfg)
+        if _wants(cfg, 10, 20):
+            await _session_wake(cfg, run, audio, token)
         if _wants(cfg, 5, 6, 7, 9, 10, 11, 12, 13, 15, 16, 17, 19):
             await _session_v1(cfg, run, audio, token)
         if _wants(cfg, 7, 8, 9, 10):
             await _session_v2(cfg, run, audio, token)
         if _wants(cfg, 7, 14):
             await _sessions_v3(cfg, run, audio, token)
-        if _wants(cfg, 10, 20):
-            await _session_wake(cfg, run, audio, token)
         if idle is not None:
             await idle
     finally:
@@ -136,7 +137,8 @@ async def _session_v1(cfg: RunConfig, run: RunRecord, audio: _Audio, token: str 
     if link is None:
         return
     speech, silence = audio.speech, audio.silence
-    if not _wants(cfg, *TURN_ITEMS):
+    heard = any(s.received("binary") for s in run.sessions)
+    if not _wants(cfg, *TURN_ITEMS) and not (10 in cfg.items and not heard):
         await link.wait_until(lambda: link.closed, cfg.mcp_settle_s)  # let MCP discovery run
         link.record.complete = not link.closed
         await link.drop()
