@@ -5,6 +5,7 @@
 
 * ``process_request``: capacity (HTTP 503 beyond ``max_active_streams``, as sherpa-onnx), the
   JWT of ``/ws/asr`` and ``/ws/record`` (HTTP 401 with the reason; the token is never logged),
+  on ``/`` one of ``websocket.tokens`` when the port has tokens (header or ``?token=``),
   recordings off (HTTP 404 on ``/ws/record``);
 * ``select_subprotocol``: ``asr-protocol-v1`` on ``/ws/asr`` when offered, else none (the
   endpoint then closes 1003 "Unsupported Protocol", as the protocol asks, rather than HTTP 400);
@@ -13,6 +14,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Sequence
 from http import HTTPStatus
@@ -47,7 +49,11 @@ class TranscribeRoutes:
         sequenced: SequencedEndpoint,
         upload: UploadEndpoint | None,
         assistant_path: str,
+        port_tokens: Sequence[str] = (),
     ) -> None:
+        self._port_tokens = [t.encode() for t in port_tokens]
+        """``websocket.tokens``: when set, the sherpa endpoint needs one too (the port is
+        meant to be closed; a sherpa client can pass ``?token=``)."""
         self.admission = admission
         self._keys = list(jwt_keys)
         self.sherpa, self.sequenced, self.upload = sherpa, sequenced, upload
@@ -83,10 +89,15 @@ class TranscribeRoutes:
             )
             response.headers["Retry-After"] = "1"
             return response
-        if kind == "sherpa":
-            return None
         query = _query(request.path)
         token = bearer(request.headers.get("Authorization", "") or query.get("token", ""))
+        if kind == "sherpa":
+            if self._port_tokens and not any(
+                hmac.compare_digest(token.encode(), t) for t in self._port_tokens
+            ):
+                logger.info("refusing sherpa connection from %s: bad or missing token", remote)
+                return connection.respond(HTTPStatus.UNAUTHORIZED, "invalid token\n")
+            return None
         try:
             claims = verify_hs256(token, self._keys)
         except TokenRejected as exc:

@@ -62,6 +62,7 @@ class TranscribeService:
             if self.store is not None and "upload" in rec.endpoints
             else None,
             assistant_path=settings.websocket.path,
+            port_tokens=[t.get_secret_value() for t in settings.websocket.tokens],
         )
         self._settings = settings
         self._sweeper: asyncio.Task[None] | None = None

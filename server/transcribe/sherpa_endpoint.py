@@ -16,8 +16,9 @@ Wire contract (as sherpa-onnx's ``streaming_server.py`` / ``online-websocket-ser
 
 Anything else (text other than ``Done``, a binary message whose length is not a multiple of 4)
 closes with 1003 and a reason; no message for ``transcribe.idle_timeout_s`` closes with 4408.
-Over capacity: HTTP 503 at the handshake. Like sherpa's own server, no authentication (turn the
-service off with ``transcribe.enabled: false``).
+Over capacity: HTTP 503 at the handshake. Like sherpa's own server, no authentication unless
+the port has ``websocket.tokens`` (then one of them, as ``?token=`` or a bearer header; 401);
+``transcribe.enabled: false`` turns the service off.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ async def server(
         "jwt_keys": [KEY],
         "heartbeat_s": 0.2,
         "idle_timeout_s": 0.8,
-        "resume_window_s": 0.5,
+        "resume_window_s": 2.0,
         "max_active_streams": 2,
     }
     async with running_server(providers, tmp_path_factory.mktemp("t"), transcribe=transcribe) as s:
@@ -77,8 +77,8 @@ async def test_heartbeat_then_idle_close_then_resume_window(server: Server) -> N
 
 
 async def drained(server: Server) -> None:
-    """Sessions of earlier tests wait out their resume window (0.5 s) before freeing a slot."""
-    assert await eventually(lambda: server.transcribe.admission.active == 0)
+    """Sessions of earlier tests wait out their resume window (2 s) before freeing a slot."""
+    assert await eventually(lambda: server.transcribe.admission.active == 0, 15)
 
 
 async def test_resume_needs_the_same_user(server: Server) -> None:
@@ -99,3 +99,18 @@ async def test_admission_503_on_ws_asr(server: Server) -> None:
             async with open_asr(server):
                 pass
         assert refused.value.response.status_code == 503
+
+
+async def test_sherpa_endpoint_needs_the_port_token_when_the_port_has_tokens(
+    providers: Providers, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    tmp = tmp_path_factory.mktemp("tokens")
+    async with running_server(providers, tmp, websocket={"tokens": ["port-secret"]}) as srv:
+        url = f"ws://127.0.0.1:{srv.ws_port}/"
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url):
+                pass
+        assert refused.value.response.status_code == 401
+        async with connect(url + "?token=port-secret") as ws:
+            await ws.send("Done")
+            assert json.loads(await ws.recv()) == {"text": "", "segment": 0}
