@@ -3,7 +3,8 @@
 The one place that imports both ``server`` and ``device`` (they never import each other).
 
 Synthesised speech (flite) goes through real VAD/ASR/dialogue/TTS; after every turn the demo
-prints what the user said, what the assistant said, and the simulated things' states.
+prints what the user said, what the assistant said, and the simulated things' states. It fails
+(exit 1) when a turn gets no reply or the server heard other words than the script's.
 Needs no input; Ctrl-C stops it cleanly (exit 130).
 """
 
@@ -37,6 +38,15 @@ DEFAULT_SCRIPT: tuple[str, ...] = (
     "what is the device status",
     "what time is it",
 )
+
+
+def words(text: str) -> list[str]:
+    return "".join(c for c in text.lower() if c.isalnum() or c == " ").split()
+
+
+def same_words(said: str, heard: str | None) -> bool:
+    """Whether the server heard exactly the scripted words (case and punctuation aside)."""
+    return heard is not None and words(said) == words(heard)
 
 
 def board_of(device: Device) -> Any:
@@ -99,7 +109,13 @@ async def run_demo(
             )
             device = await Device.create(options, on_event=on_event)
             await device.boot()
-            await run_script(device.controller, Script(utterances=utts, think_s=0.5))
+            replies = await run_script(device.controller, Script(utterances=utts, think_s=0.5))
+            misheard = [r for r in replies if not same_words(r["said"], r["stt"])]
+            for r in misheard:
+                out.print(f"[red]misheard: said {r['said']!r}, the server heard {r['stt']!r}[/red]")
+            if misheard:
+                out.print(f"[red]demo failed: {len(misheard)} of {len(replies)} misheard[/red]")
+                return 1
             out.print("[bold]demo finished[/bold]")
             return 0
         except Exception as exc:  # a failed turn: report it, exit non-zero
