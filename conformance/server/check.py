@@ -16,7 +16,7 @@ from conformance.report import Group, ItemResult, Status
 from conformance.server.check_audio import check_10, check_20
 from conformance.server.check_liveness import check_15
 from conformance.server.check_mcp import check_16, check_19
-from conformance.server.check_ota import check_1, check_2, check_3, check_4, check_18
+from conformance.server.check_ota import check_1, check_2, check_3, check_4
 from conformance.server.check_session import (
     check_5,
     check_6,
@@ -28,6 +28,7 @@ from conformance.server.check_session import (
 )
 from conformance.server.check_turns import check_7, check_9, check_12, check_13
 from conformance.server.items import ITEMS, result
+from conformance.server.mqtt_check import check_18 as check_18_mqtt
 from conformance.server.records import RunRecord
 
 __all__ = ["CHECKS", "check_run", "hello_problems"]
@@ -50,7 +51,7 @@ CHECKS: dict[int, Callable[[RunRecord], ItemResult]] = {
     15: check_15,
     16: check_16,
     17: check_17,
-    18: check_18,
+    18: check_18_mqtt,
     19: check_19,
     20: check_20,
 }

@@ -167,6 +167,8 @@ class RunRecord:
     abort_stop_limit_s: float = 1.0
     """How soon ``tts stop`` must follow an ``abort`` (s)."""
     errors: list[str] = field(default_factory=list)
+    mqtt: Any = None
+    """The MQTT + UDP exchange (:class:`conformance.server.mqtt_check.MqttRecord`), if run."""
 
     def session(self, label: str) -> SessionRecord | None:
         for s in self.sessions:

@@ -24,6 +24,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from conformance.audio import encode_pcm, silence_packets, synthesize
 from conformance.server.items import ALL_ITEMS, TURN_ITEMS
@@ -96,6 +97,7 @@ async def run_server_checks(cfg: RunConfig) -> RunRecord:
             if token is None and isinstance(ws, dict) and isinstance(ws.get("token"), str):
                 token = ws["token"]
         audio = await asyncio.to_thread(_prepare_audio, cfg)
+        mqtt = _start_mqtt(cfg, run, audio)
         if _wants(cfg, 10, 20):
             await _session_wake(cfg, run, audio, token)
         if _wants(cfg, 5, 6, 7, 9, 10, 11, 12, 13, 15, 16, 17, 19):
@@ -106,10 +108,34 @@ async def run_server_checks(cfg: RunConfig) -> RunRecord:
             await _sessions_v3(cfg, run, audio, token)
         if idle is not None:
             await idle
+        if mqtt is not None:
+            run.mqtt = await mqtt
     finally:
         if idle is not None and not idle.done():
             idle.cancel()
+        if mqtt is not None and not mqtt.done():
+            mqtt.cancel()
     return run
+
+
+def _start_mqtt(cfg: RunConfig, run: RunRecord, audio: _Audio) -> asyncio.Task[Any] | None:
+    """Item 18 over MQTT + UDP, alongside the WebSocket phases, when the OTA answer has mqtt."""
+    from conformance.server.mqtt_check import run_mqtt_phase
+
+    ota = run.ota_post.json if run.ota_post else None
+    section = ota.get("mqtt") if isinstance(ota, dict) else None
+    if 18 not in cfg.items or not isinstance(section, dict):
+        return None
+    return asyncio.create_task(
+        run_mqtt_phase(
+            section,
+            audio.speech[0],
+            audio.silence,
+            hello_timeout_s=cfg.hello_timeout_s,
+            reply_timeout_s=cfg.reply_timeout_s,
+            idle_wait_s=cfg.idle_wait_s if 15 in cfg.items else 0.0,
+        )
+    )
 
 
 def _prepare_audio(cfg: RunConfig) -> _Audio:

@@ -29,7 +29,8 @@ Rules (protocol.md §5, §9):
   ``listen start``, the socket closing), or when its producer fails or stalls for
   ``reply_timeout_s``. A turn that never spoke sends no ``tts stop`` (a failed one is followed by
   a spoken apology).
-* **Idle.** No traffic either way for ``idle_timeout_s`` closes the session.
+* **Idle.** No traffic either way for ``idle_timeout_s`` closes the session; a turn in progress
+  (the server speaking) counts as traffic.
 * **Shutdown.** The reply in progress may finish within the grace time (then ``tts stop`` at
   once); no new utterance is opened; the session closes with 1001 "going away".
 * **MQTT + UDP** (``transport="udp"``, protocol.md §4). The server hello says ``udp`` and carries
@@ -305,6 +306,8 @@ class SessionCore:
             self.phase = Phase.CLOSED
         elif name == IDLE_TIMER:
             due = self._last_activity_s + s.idle_timeout_s
+            if self.turn is not None:  # a reply in progress is traffic (server → device)
+                due = max(due, now + s.idle_timeout_s)
             if now < due:
                 out.append(ev.SetTimer(IDLE_TIMER, due))
                 return

@@ -172,9 +172,12 @@ class MqttGateway:
         logger.info("board %s connected over MQTT from %s", device_id or client_id, remote or "?")
         return board
 
-    def board_disconnected(self, client_id: str) -> None:
-        board = self.boards.pop(client_id, None)
-        if board is not None:
+    def board_disconnected(self, client_id: str, remote: str | None = None) -> None:
+        """The MQTT connection from ``remote`` ended (None: whichever is current); a board that
+        already reconnected from elsewhere is left alone."""
+        board = self.boards.get(client_id)
+        if board is not None and (remote is None or board.remote == remote):
+            del self.boards[client_id]
             if board.channel is not None:
                 board.channel.lost("MQTT connection lost")
             logger.info("board %s disconnected from MQTT", board.device_id or client_id)
@@ -200,7 +203,8 @@ class MqttGateway:
             self.udp.count("mqtt-no-session")
             logger.info("board %s sent %s with no open session; ignored", client_id, kind)
             return
-        channel.push_text(text, goodbye=kind == "goodbye")
+        stop = kind == "listen" and isinstance(obj, dict) and obj.get("state") == "stop"
+        channel.push_text(text, goodbye=kind == "goodbye", stop=stop)
 
     # ------------------------------------------------------------------ sessions
 

@@ -53,20 +53,24 @@ class BoardAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         self.local_hosts: dict[tuple[str, int], str] = self.config.local_hosts
 
     async def authenticate(self, *, session: Session) -> bool | None:
-        return self.gateway.authenticate(
-            session.client_id or "", session.username, session.password
-        )
-
-    async def on_broker_client_connected(self, *, client_id: str, client_session: Session) -> None:
-        host, port = client_session.remote_address or "", client_session.remote_port or 0
+        """Awaited before CONNACK and before any PUBLISH is read: the board is known before its
+        first message, whatever the order of the (scheduled) plugin events."""
+        client_id = session.client_id or ""
+        if not self.gateway.authenticate(client_id, session.username, session.password):
+            return False
+        host, port = session.remote_address or "", session.remote_port or 0
         local = self.local_hosts.get((host, port), "")
         self.gateway.board_connected(client_id, f"{host}:{port}", local)
+        return True
+
+    async def on_broker_client_connected(self, *, client_id: str, client_session: Session) -> None:
         await self._subscribe(client_id)
 
     async def on_broker_client_disconnected(
         self, *, client_id: str, client_session: Session
     ) -> None:
-        self.gateway.board_disconnected(client_id)
+        host, port = client_session.remote_address or "", client_session.remote_port or 0
+        self.gateway.board_disconnected(client_id, f"{host}:{port}")
 
     async def on_broker_client_subscribed(self, *, client_id: str, topic: str, qos: int) -> None:
         self.gateway.udp.count("mqtt-subscribe")  # a stock client; a board never does

@@ -7,6 +7,11 @@
 
 ``close()`` is the session's end as the board must see it: ``goodbye`` with the session id
 (protocol.md §4.2), unless the board said goodbye itself (no ping-pong) or is gone.
+
+Text and audio travel on two paths here (TCP through the broker, UDP straight in), so a board's
+last datagrams can arrive after the ``listen stop`` it published after them. A ``listen stop``
+is therefore held for ``STOP_GRACE_S`` (later text waits behind it, audio does not), so the
+end of a push-to-talk utterance is not cut off.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from server.transport.udp import UdpAudioEndpoint, UdpAudioLink
 logger = logging.getLogger(__name__)
 
 Publish = Callable[[str], Awaitable[None]]
+
+STOP_GRACE_S = 0.12
+"""How long a ``listen stop`` waits for audio still in flight on UDP (s)."""
 
 MAX_QUEUED_AUDIO = 64
 """Uplink packets waiting for the session reader (3.8 s); beyond it the packet is dropped."""
@@ -48,16 +56,31 @@ class MqttUdpChannel:
         self._audio_queued = 0
         self.closed = False
         self.device_said_goodbye = False
+        self._held: list[str] | None = None
+        """Text waiting behind a ``listen stop`` (None: nothing held)."""
         endpoint.register(link, self.push_audio)
 
     # ------------------------------------------------------------------ fed by the gateway
 
-    def push_text(self, text: str, *, goodbye: bool = False) -> None:
+    def push_text(self, text: str, *, goodbye: bool = False, stop: bool = False) -> None:
+        """One JSON message; ``stop``: a ``listen stop`` (held for :data:`STOP_GRACE_S`)."""
         if self.closed:
             return
         if goodbye:
             self.device_said_goodbye = True
-        self._queue.put_nowait(text)
+        if self._held is not None:
+            self._held.append(text)
+        elif stop:
+            self._held = [text]
+            asyncio.get_running_loop().call_later(STOP_GRACE_S, self._release)
+        else:
+            self._queue.put_nowait(text)
+
+    def _release(self) -> None:
+        held, self._held = self._held or [], None
+        if not self.closed:
+            for text in held:
+                self._queue.put_nowait(text)
 
     def push_audio(self, payload: bytes) -> None:
         if self.closed:

@@ -467,3 +467,17 @@ def test_shutdown_ends_a_reply_that_outlasts_the_grace_with_tts_stop() -> None:
     out = run.feed(ev.TimerFired("shutdown", 8.0))
     assert out[-1] == ev.Close(1001, "server shutting down") and run.stops() == 1
     assert not run.of(ev.StartReply)[1:], "no apology while shutting down"
+
+
+def test_a_reply_in_progress_is_not_idle() -> None:
+    from server.session.core import IDLE_TIMER
+
+    run = started()
+    run.speak(1, 1, play=False)  # speaking one long sentence, the board silent
+    run.t += 200.0
+    out = run.feed(ev.TimerFired(IDLE_TIMER, run.t))
+    assert not any(isinstance(a, ev.Close) for a in out) and run.core.phase is Phase.OPEN
+    run.feed(ev.SentencePlayed(1, 0, run.t), ev.ReplyEnded(1, 1, run.t))
+    run.t += 121.0
+    out = run.feed(ev.TimerFired(IDLE_TIMER, run.t))
+    assert ev.Close(1000, "idle timeout") in out

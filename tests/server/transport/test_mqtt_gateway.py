@@ -136,3 +136,21 @@ async def test_server_close_sends_goodbye_with_the_session_id(gateway: MqttGatew
     goodbye = json.loads(broker.published[-1][1])
     assert goodbye == {"type": "goodbye", "session_id": session_id}
     assert board.task is not None and board.task.done()
+
+
+async def test_listen_stop_waits_for_audio_still_in_flight() -> None:
+    from protocol import udp
+    from server.transport.mqtt_channel import MqttUdpChannel
+    from server.transport.udp import UdpAudioEndpoint, UdpAudioLink
+
+    async def publish(text: str) -> None: ...
+
+    endpoint = UdpAudioEndpoint()
+    channel = MqttUdpChannel(
+        "s", publish, endpoint, UdpAudioLink(udp.UdpKeys.for_session(bytes(16), 7))
+    )
+    channel.push_text('{"type":"listen","state":"stop"}', stop=True)
+    channel.push_text('{"type":"abort"}')
+    channel.push_audio(b"late frame")  # sent before the stop, arrived after it
+    got = [await asyncio.wait_for(channel.recv(), 1) for _ in range(3)]
+    assert got == [b"late frame", '{"type":"listen","state":"stop"}', '{"type":"abort"}']
