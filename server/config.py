@@ -117,7 +117,7 @@ class WhisperSettings(StrictModel):
     directory, or a faster-whisper model name (downloaded; needs internet)."""
     compute_type: str = "int8"
     num_threads: int = Field(default=2, ge=1, le=32)
-    beam_size: int = Field(default=1, ge=1, le=10)
+    beam_size: int = Field(default=5, ge=1, le=10)
     max_new_tokens: int = Field(default=96, ge=8, le=220)
     """Bound on the tokens decoded per utterance (a runaway decode cannot stall a session)."""
     encoder_window_s: int | None = Field(default=None, ge=1, le=30)
@@ -184,6 +184,13 @@ class AsrSettings(StrictModel):
     None: 8 in grammar mode (about 29 MiB each), 2 in LM mode (about 92 MiB each)."""
     language: str = "en-US"
     """Language of the users (``en-US``, ``zh-CN``); also handed to the dialogue."""
+    garbage_phone_probability: float | None = Field(default=3e-3, gt=0, lt=1)
+    """pocketsphinx grammar mode: a free phone loop competes with the phrases, so speech that is
+    none of them is rejected instead of forced onto the nearest command (None: off). Higher
+    rejects more; chosen with bench/accuracy.py (docs/speech.md)."""
+    garbage_exit_probability: float | None = Field(default=1e-3, gt=0, lt=1)
+    """Entering the phone loop from inside an unfinished phrase ("what is the" + anything);
+    None: only the whole-utterance loop."""
     sherpa: SherpaAsrSettings = Field(default_factory=SherpaAsrSettings)
     whisper: WhisperSettings = Field(default_factory=WhisperSettings)
     openai: OpenAIAsrSettings = Field(default_factory=OpenAIAsrSettings)
@@ -483,12 +490,12 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     transcribe: TranscribeSettings = Field(default_factory=TranscribeSettings)
     wyoming: WyomingServiceSettings = Field(default_factory=WyomingServiceSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    """TLS, device tokens, connection limits and flood control (server/security/)."""
     executor_workers: int = Field(default=2, ge=1)
     """Threads for CPU-heavy work (ASR, VAD, TTS, Opus); bounded."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     """Log verbosity (logs go to stderr)."""
-    security: SecuritySettings = Field(default_factory=SecuritySettings)
-    """TLS, device tokens, connection limits and flood control (server/security/)."""
 
     @field_validator("log_level", mode="before")
     @classmethod

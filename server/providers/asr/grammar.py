@@ -4,6 +4,10 @@ Phrases are put in a prefix trie whose equal sub-trees are then merged (a minima
 automaton), so thousands of sentences that share beginnings and endings ("set the volume to
 thirty", "set the brightness to thirty") become a small graph. The graph has one final state;
 a phrase that is a prefix of another reaches it through an epsilon transition.
+
+:func:`with_garbage_loop` adds a rival path, a free loop of phones (one pseudo-word per phone)
+from start to final, so speech that is none of the phrases comes out as phones instead of being
+forced onto the nearest command; its per-phone probability sets how easily it wins.
 """
 
 from __future__ import annotations
@@ -16,6 +20,22 @@ Transition = tuple[int, int, float] | tuple[int, int, float, str]
 """(from, to, probability[, word]); no word = epsilon (pocketsphinx ``create_fsg`` format)."""
 
 MAX_PHRASE_WORDS = 64
+PHONES = (
+    *("AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G"),
+    *("HH", "IH", "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH"),
+    *("T", "TH", "UH", "UW", "V", "W", "Y", "Z", "ZH"),
+)
+"""The CMU phone set of pocketsphinx's en-us model."""
+GARBAGE_PREFIX = "+garbage_"
+
+
+def garbage_word(phone: str) -> str:
+    """The pseudo-word for one phone of the garbage loop (``+garbage_aa+``)."""
+    return f"{GARBAGE_PREFIX}{phone.lower()}+"
+
+
+def is_garbage(word: str) -> bool:
+    return word.startswith(GARBAGE_PREFIX)
 
 
 def normalize(phrases: Iterable[str]) -> list[tuple[str, ...]]:
@@ -121,3 +141,37 @@ def accepts(graph: WordGraph, words: Iterable[str]) -> bool:
     for w in words:
         current = closure({d for s in current for d, word in out.get(s, []) if word == w})
     return graph.final in current
+
+
+def with_garbage_loop(
+    graph: WordGraph,
+    phone_probability: float,
+    exit_probability: float | None = None,
+    min_tail_phones: int = 5,
+) -> list[Transition]:
+    """``graph``'s transitions plus phone loops that compete with the phrases.
+
+    One loop runs from start to final (speech that shares nothing with the phrases). With
+    ``exit_probability``, a second loop can be entered from every state inside a phrase that is
+    not yet complete, so "what is the capital of France" becomes "what is the" + phones rather
+    than "what is the date today"; that tail is at least ``min_tail_phones`` phones, so it
+    cannot steal a short last word ("it", "lamp") of a real command. Measured: no near-command
+    question forced onto a command; docs/speech.md.
+    """
+    start_loop = graph.n_states
+    out: list[Transition] = [
+        *graph.transitions,
+        (graph.start, start_loop, 1.0),
+        *((start_loop, start_loop, phone_probability, garbage_word(p)) for p in PHONES),
+        (start_loop, graph.final, 1.0),
+    ]
+    if exit_probability is not None:
+        complete = {t[0] for t in graph.transitions if len(t) == 3}  # epsilon to final
+        inside = {t[0] for t in graph.transitions} - complete - {graph.start, graph.final}
+        chain = [start_loop + 1 + i for i in range(max(1, min_tail_phones))]
+        out += [(state, chain[0], exit_probability) for state in sorted(inside)]
+        for a, b in zip(chain, chain[1:], strict=False):
+            out += [(a, b, phone_probability, garbage_word(p)) for p in PHONES]
+        out += [(chain[-1], chain[-1], phone_probability, garbage_word(p)) for p in PHONES]
+        out.append((chain[-1], graph.final, 1.0))
+    return out

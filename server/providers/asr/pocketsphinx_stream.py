@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import numpy as np
 
 from protocol.audio import Pcm
+from server.providers.asr.grammar import is_garbage
 from server.providers.base import Transcript
 
 if TYPE_CHECKING:
@@ -80,9 +81,14 @@ class PocketsphinxStream:
                     self._feed()
                     raw = self._decoder_raw()
                     raw.end_utt()
-                    text = _hyp_text(raw)
+                    words = _hyp_words(raw)
                     self._detach(release=True)
-                self._final = Transcript(text, is_final=True)
+                    rejected = any(is_garbage(w) for w in words)
+                    text = " ".join(w for w in words if not is_garbage(w))
+                    # out of grammar (the phone loop won): what was heard, never to act on
+                    self._final = Transcript(text, is_final=True, rejected=rejected)
+                if self._final is None:
+                    self._final = Transcript(text, is_final=True)
             return self._final
 
     def close(self) -> None:
@@ -146,6 +152,11 @@ class PocketsphinxStream:
             self._provider.pool.release(decoder)
 
 
-def _hyp_text(raw: Any) -> str:
+def _hyp_words(raw: Any) -> list[str]:
     hyp = raw.hyp()
-    return " ".join(hyp.hypstr.split()) if hyp is not None else ""
+    return hyp.hypstr.split() if hyp is not None else []
+
+
+def _hyp_text(raw: Any) -> str:
+    """The hypothesis without garbage-loop phones (partials show only real words)."""
+    return " ".join(w for w in _hyp_words(raw) if not is_garbage(w))

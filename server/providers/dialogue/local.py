@@ -1,8 +1,11 @@
 """The embedded offline dialogue: small talk plus device control derived from the tool list.
 
 Every sentence from :meth:`LocalDialogue.phrases` is understood by :meth:`LocalDialogue.respond`
-(the ASR grammar is built from them); free-text transcripts also work through filler removal and
-keywords.
+(the ASR grammar is built from them). Free-text transcripts (Whisper) are matched strictly: after
+filler removal the whole utterance must be one of those sentences (a few harmless small-talk
+keywords aside), so "what is the capital of France" is never answered with the time and "what is
+the volume" never sets it. Chinese utterances are handled by :mod:`.chinese` and answered in
+Chinese. :meth:`LocalDialogue.understands` tells a fallback wrapper whether to ask an LLM instead.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from server.providers.base import (
     EmotionChosen,
     TextDelta,
 )
-from server.providers.dialogue import smalltalk
+from server.providers.dialogue import chinese, smalltalk
 from server.providers.dialogue.tool_grammar import ToolGrammar, ToolMatch
 
 log = logging.getLogger(__name__)
@@ -68,7 +71,7 @@ class LocalDialogue:
     """Intent engine; no network, no model. ``phrases`` is cached per tool list."""
 
     name = "local"
-    capabilities = DialogueCapabilities(free_text=False)
+    capabilities = DialogueCapabilities(free_text=False, languages=frozenset({"en", "zh"}))
 
     def __init__(self, settings: DialogueSettings | None = None) -> None:
         self.settings = settings or DialogueSettings()
@@ -101,7 +104,21 @@ class LocalDialogue:
         for i, sentence in enumerate(sentences):
             yield TextDelta(sentence if i == 0 else " " + sentence)
 
+    def understands(self, utterance: str, tools: Sequence[Tool]) -> bool:
+        """Whether :meth:`respond` would do what ``utterance`` asks (a command or a canned
+        answer) rather than say it cannot help: a fallback asks an LLM when this is False."""
+        grammar = self.grammar(tools)
+        if chinese.has_chinese(utterance):
+            text = chinese.normalize(utterance)
+            return bool(chinese.match_command(text, grammar) or chinese.match_intent(text))
+        tokens = normalize(utterance)
+        return bool(tokens) and (
+            grammar.match(tokens) is not None or smalltalk.match_intent(tokens) is not None
+        )
+
     async def _answer(self, utterance: str, context: DialogueContext) -> tuple[Emotion, list[str]]:
+        if chinese.has_chinese(utterance):
+            return await self._answer_zh(utterance, context)
         tokens = normalize(utterance)
         if not tokens:
             return Emotion.CONFUSED, ["Sorry, I didn't hear anything."]
@@ -110,10 +127,6 @@ class LocalDialogue:
         if found is not None:
             return await self._run_tool(found, context)
         intent = smalltalk.match_intent(tokens)
-        if intent is None and "status" in tokens:
-            status = next((a for a in grammar.actions if a.method == "get_device_status"), None)
-            if status is not None:
-                return await self._run_tool(ToolMatch(status, {}, False), context)
         if intent is None:
             return Emotion.CONFUSED, [
                 "Sorry, I can't help with that yet.",
@@ -130,6 +143,32 @@ class LocalDialogue:
             example=example,
             timezone_offset_min=self.settings.timezone_offset_min,
         )
+        return smalltalk.EMOTIONS[intent], sentences
+
+    async def _answer_zh(
+        self, utterance: str, context: DialogueContext
+    ) -> tuple[Emotion, list[str]]:
+        text = chinese.normalize(utterance)
+        grammar = self.grammar(context.tools)
+        cmd = chinese.match_command(text, grammar)
+        if cmd is not None:
+            if cmd.out_of_range:
+                return Emotion.CONFUSED, [chinese.range_apology(cmd)]
+            if context.call_tool is None:
+                return Emotion.SAD, ["抱歉，现在没有连接设备。"]
+            try:
+                outcome = await context.call_tool(cmd.action.tool, cmd.arguments)
+            except Exception as exc:
+                log.warning("tool %s raised: %r", cmd.action.tool, exc)
+                return Emotion.SAD, [chinese.failure(cmd)]
+            if outcome.is_error:
+                return Emotion.SAD, [chinese.failure(cmd)]
+            return Emotion.HAPPY, [chinese.confirmation(cmd)]
+        intent = chinese.match_intent(text)
+        if intent is None:
+            return Emotion.CONFUSED, list(chinese.NOT_UNDERSTOOD)
+        moment = smalltalk.now(self.settings.timezone_offset_min)
+        sentences = chinese.answer(intent, things=grammar.things, moment=moment)
         return smalltalk.EMOTIONS[intent], sentences
 
     # ------------------------------------------------------------------ tools

@@ -11,7 +11,15 @@ GREETING = ("hello", "hi", "hey", "hello there", "hi there", "good morning", "go
             "good evening")  # fmt: skip
 INTENTS: dict[str, tuple[str, ...]] = {
     "greeting": GREETING,
-    "time": ("what time is it", "what is the time", "tell me the time", "what time is it now"),
+    "time": (
+        "what time is it",
+        "what is the time",
+        "tell me the time",
+        "what time is it now",
+        "what is the time now",
+        "tell me what time it is",
+        "do you know what time it is",
+    ),
     "date": (
         "what is the date",
         "what is the date today",
@@ -27,16 +35,13 @@ INTENTS: dict[str, tuple[str, ...]] = {
     "joke": ("tell me a joke", "tell a joke"),
 }
 KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("story", ("story",)),
-    ("joke", ("joke",)),
-    ("time", ("time",)),
-    ("date", ("date", "day", "today")),
-    ("capabilities", ("help", "can you do")),
-    ("identity", ("your name", "who are you")),
     ("thanks", ("thank", "thanks")),
     ("goodbye", ("bye", "goodbye", "good night")),
     ("greeting", GREETING),
 )
+"""Keywords only for answers that cannot be wrong (time, date, status and the like must be asked
+in so many words: "what time does the shop open" is not a time question)."""
+MAX_KEYWORD_TOKENS = 4
 EMOTIONS = {
     "greeting": Emotion.HAPPY, "time": Emotion.NEUTRAL, "date": Emotion.NEUTRAL,
     "capabilities": Emotion.CONFIDENT, "identity": Emotion.HAPPY, "thanks": Emotion.HAPPY,
@@ -62,11 +67,13 @@ JOKE = (
 
 
 def match_intent(tokens: Sequence[str]) -> str | None:
-    """Exact phrase first, then keywords (for free-text transcripts)."""
+    """Exact phrase first, then (short utterances only) the harmless keywords."""
     text = " ".join(tokens)
     for intent, phrases in INTENTS.items():
         if text in phrases:
             return intent
+    if len(tokens) > MAX_KEYWORD_TOKENS:
+        return None
     padded = f" {text} "
     for intent, words in KEYWORDS:
         if any(f" {w} " in padded for w in words):

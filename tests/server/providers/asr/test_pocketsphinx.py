@@ -66,7 +66,26 @@ def test_grammar_mode_is_exact(
     partials, final = recognize(asr, speech[(engine, text)], COMMANDS)
     assert final == Transcript(text, is_final=True)
     assert partials and all(not p.is_final for p in partials)
-    assert len({p.text for p in partials}) == len(partials)  # only when the hypothesis changed
+    # only when the hypothesis changed (the garbage loop's phones are never shown)
+    assert all(a.text != b.text for a, b in zip(partials, partials[1:], strict=False))
+    assert not any("+garbage" in p.text for p in partials)
+
+
+@pytest.mark.parametrize(
+    "question", ["what is the capital of france", "what is two plus two", "how do i cook rice"]
+)
+def test_out_of_grammar_speech_is_rejected_not_forced_onto_a_command(
+    asr: PocketsphinxAsr, question: str
+) -> None:
+    """The phone loop wins for speech that is none of the phrases: ``rejected``, never a
+    command ("what is two plus two" was heard as "what is today" without it)."""
+    from device.audio.sources import say
+    from tests.server.providers.asr.speech import opus_round_trip
+
+    partials, final = recognize(asr, opus_round_trip(say(question)), COMMANDS)
+    assert final.rejected
+    assert final.text not in COMMANDS
+    assert "+garbage" not in final.text
 
 
 def test_unknown_words_are_dropped_with_one_warning(

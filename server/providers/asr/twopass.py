@@ -1,0 +1,145 @@
+"""Two-pass recognition: the streaming grammar recogniser for commands, Whisper for the rest.
+
+Registry name ``twopass``. While the user speaks, pocketsphinx decodes in grammar mode (the
+dialogue's phrases, RTF ~0.05) and its partials stream as usual; the utterance's audio is kept.
+At the end of the utterance:
+
+* the grammar result is **trusted** only with positive evidence: the phone loop that competes
+  with the phrases in the same search (``asr.garbage_phone_probability``, see
+  :mod:`.grammar`) lost, i.e. the phrase explains the audio better than free phones, and the
+  text is one of the phrases. Then it is final at once (the fast path, a few ms);
+* otherwise (out of grammar, garbage, nothing) Whisper re-recognises the kept audio and its
+  transcript is final, with its language and its verdict (empty for noise, ``rejected`` for
+  speech it could not make out).
+
+``asr.language: zh`` skips the first pass (it is English-only); ``auto`` keeps it (Mandarin
+loses against the phone loop, measured) and lets Whisper choose en/zh. Without phrases (an LLM
+dialogue) every utterance goes to Whisper. Timings of the last pass are kept on the stream
+(:attr:`TwoPassStream.timings`) for the ledger and the benchmark.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+
+from protocol.audio import Pcm
+from server.config import AsrSettings
+from server.providers.asr.pocketsphinx import PocketsphinxAsr
+from server.providers.asr.pocketsphinx_stream import PocketsphinxStream
+from server.providers.asr.whisper import WhisperAsr, spoken_language
+from server.providers.base import AsrCapabilities, Transcript
+
+logger = logging.getLogger(__name__)
+
+MAX_KEPT_SAMPLES: Final = 30 * 16000
+
+
+@dataclass(slots=True)
+class PassTimings:
+    """Seconds spent in ``finish`` by each pass (None: the pass did not run)."""
+
+    first_pass_s: float | None = None
+    second_pass_s: float | None = None
+    path: str = ""
+    """``grammar`` (fast path) or ``whisper``."""
+
+
+class TwoPassAsr:
+    """The provider; shares one pocketsphinx pool and one Whisper model between sessions."""
+
+    name = "twopass"
+    sample_rate_hz = 16000
+
+    def __init__(
+        self,
+        settings: AsrSettings,
+        *,
+        first: PocketsphinxAsr | None = None,
+        second: WhisperAsr | None = None,
+    ) -> None:
+        self.language = spoken_language(settings.language)
+        self.second = second or WhisperAsr(settings)
+        self.first: PocketsphinxAsr | None = None
+        if self.language != "zh":
+            english = settings.model_copy(update={"language": "en-US", "mode": "grammar"})
+            self.first = first or PocketsphinxAsr(english)
+        self.capabilities = AsrCapabilities(
+            grammar=True,
+            free_text=True,
+            partials=self.first is not None,
+            streaming=self.first is not None,
+            languages=self.second.capabilities.languages,
+        )
+
+    def create_stream(self, phrases: Sequence[str] | None = None) -> TwoPassStream:
+        first = self.first.create_stream(phrases) if self.first and phrases else None
+        return TwoPassStream(
+            self, first, frozenset(" ".join(p.lower().split()) for p in phrases or ())
+        )
+
+
+class TwoPassStream:
+    """One utterance; blocking calls, run from the executor (one call at a time)."""
+
+    def __init__(
+        self, provider: TwoPassAsr, first: PocketsphinxStream | None, phrases: frozenset[str]
+    ) -> None:
+        self._provider = provider
+        self._first = first
+        self._phrases = phrases
+        self._audio: list[Pcm] = []
+        self._samples = 0
+        self._final: Transcript | None = None
+        self.first_result: Transcript | None = None
+        """The grammar pass's own final (for logs and the benchmark)."""
+        self.timings = PassTimings()
+
+    def accept(self, pcm: Pcm) -> Transcript | None:
+        if self._samples < MAX_KEPT_SAMPLES:
+            self._audio.append(np.asarray(pcm, dtype=np.int16))
+            self._samples += len(pcm)
+        return self._first.accept(pcm) if self._first is not None else None
+
+    def finish(self) -> Transcript:
+        if self._final is not None:
+            return self._final
+        if self._first is not None:
+            started = time.monotonic()
+            first = self.first_result = self._first.finish()
+            self.timings.first_pass_s = time.monotonic() - started
+            if first.text and not first.rejected and first.text in self._phrases:
+                self.timings.path = "grammar"
+                self._final = Transcript(
+                    first.text, is_final=True, confidence=first.confidence, language="en"
+                )
+                self._audio = []
+                return self._final
+        started = time.monotonic()
+        audio = np.concatenate(self._audio) if self._audio else np.zeros(0, np.int16)
+        self._audio = []
+        self._final = self._provider.second.recognise(audio)
+        self.timings.second_pass_s = time.monotonic() - started
+        self.timings.path = "whisper"
+        if self.first_result is not None:
+            logger.debug(
+                "grammar pass %r (rejected=%s) → Whisper %r",
+                self.first_result.text,
+                self.first_result.rejected,
+                self._final.text,
+            )
+        return self._final
+
+    def close(self) -> None:
+        self._audio = []
+        if self._first is not None:
+            self._first.close()
+
+
+def create(settings: AsrSettings) -> TwoPassAsr:
+    return TwoPassAsr(settings)
