@@ -78,7 +78,12 @@ async def _run(args: argparse.Namespace) -> dict[str, Any]:
             on_sent=lambda n, _ws: bar.advance(),
         )
         bar.close()
-        return {"recording": result.id, "done": result.done, "reconnects": result.reconnects}
+        return {
+            "recording": result.id,
+            "done": result.done,
+            "reconnects": result.reconnects,
+            **({"text": result.text} if result.finals else {}),
+        }
     samples = await _audio(args)
     bar = Progress(len(samples) // 1600 + 1)
     if args.protocol == "sherpa":

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,6 +22,12 @@ class UploadResult:
     done: dict[str, Any] | None = None
     reconnects: int = 0
     sent: int = 0
+    finals: dict[int, str] = field(default_factory=dict)
+    """Transcript of a pcm/wav upload by segment (the server transcribes those)."""
+
+    @property
+    def text(self) -> str:
+        return " ".join(t for _, t in sorted(self.finals.items()) if t)
 
 
 async def upload_chunks(
@@ -71,6 +77,8 @@ async def upload_chunks(
                 data = json.loads(raw)
                 if data.get("type") == "ack":
                     acked.add(int(data["index"]))
+                elif data.get("type") == "result" and data.get("is_final"):
+                    result.finals[int(data["segment"])] = str(data["text"])
                 elif data.get("type") == "done":
                     result.done = data
                     return result

@@ -23,6 +23,7 @@ from server.transcribe.sequenced_session import SessionRegistry
 from server.transcribe.sherpa_endpoint import SherpaEndpoint
 from server.transcribe.streams import RecordingSink, StreamFactory, StreamOwner
 from server.transcribe.upload_endpoint import UploadEndpoint
+from server.transcribe.upload_transcript import UploadTranscriptions
 
 
 class TranscribeService:
@@ -58,7 +59,11 @@ class TranscribeService:
             sequenced=SequencedEndpoint(
                 self.sessions, heartbeat_s=t.heartbeat_s, idle_timeout_s=t.idle_timeout_s
             ),
-            upload=UploadEndpoint(self.store, idle_timeout_s=t.idle_timeout_s)
+            upload=UploadEndpoint(
+                self.store,
+                idle_timeout_s=t.idle_timeout_s,
+                transcriptions=UploadTranscriptions(self.streams, t.resume_window_s),
+            )
             if self.store is not None and "upload" in rec.endpoints
             else None,
             assistant_path=settings.websocket.path,
@@ -97,6 +102,9 @@ class TranscribeService:
 
     async def close(self) -> None:
         await self.sessions.close()
+        upload = self.routes.upload
+        if upload is not None and upload.transcriptions is not None:
+            await upload.transcriptions.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -126,11 +126,14 @@ class StreamFactory:
         self.queue_packets = queue_packets
         self.recorder = recorder
 
-    def create(self, deliver: Deliver, owner: StreamOwner, *, endpoint: str) -> TranscriptionStream:
-        """A started stream; raises :class:`StreamsFull` when no slot is free."""
+    def create(
+        self, deliver: Deliver, owner: StreamOwner, *, endpoint: str, record: bool = True
+    ) -> TranscriptionStream:
+        """A started stream (recorded when ``record`` and the owner/endpoint opted in); raises
+        :class:`StreamsFull` when no slot is free."""
         if not self.admission.acquire():
             raise StreamsFull(f"{self.admission.limit} transcription streams active")
-        sink = self.recorder(owner, endpoint) if self.recorder is not None else None
+        sink = self.recorder(owner, endpoint) if self.recorder is not None and record else None
 
         def make() -> Transcribing:
             inner = PcmTranscriber(self.vad, self.asr, self.vad_settings, phrases=self.phrases)

@@ -5,7 +5,9 @@ continues an upload after a reconnect (same JWT ``sub``). Messages:
 
 * client → server: ``{"index": N, "data": "<base64>"}`` (any order, duplicates allowed),
   ``{"action": "end"}``;
-* server → client: first ``{"type":"recording","id","next_index","pending":[...]}``; one
+* server → client: first ``{"type":"recording","id","next_index","pending":[...]}``; for a
+  ``format=pcm``/``wav`` upload, ``{"type":"result",...}`` finals as the audio arrives
+  (:mod:`.upload_transcript`); one
   ``{"type":"ack","index":N,"duplicate":bool}`` per chunk once it is on disk (fsync'd);
   at the end ``{"type":"done","id","bytes","chunks","sha256"}`` and close 1000, or
   ``{"type":"error","code":"missing-chunks","missing":[...]}`` (the socket stays open for
@@ -29,6 +31,8 @@ from server.session.connection import ChannelClosed
 from server.transcribe.channel import TranscribeChannel
 from server.transcribe.errors import TranscribeError
 from server.transcribe.jwt_auth import Claims
+from server.transcribe.streams import StreamOwner
+from server.transcribe.upload_transcript import UploadTranscription, UploadTranscriptions
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +67,16 @@ def parse_upload_message(message: str | bytes) -> tuple[int, bytes] | None:
 class UploadEndpoint:
     path = "/ws/record"
 
-    def __init__(self, store: RecordingStore, *, idle_timeout_s: float = 90.0) -> None:
+    def __init__(
+        self,
+        store: RecordingStore,
+        *,
+        idle_timeout_s: float = 90.0,
+        transcriptions: UploadTranscriptions | None = None,
+    ) -> None:
         self._store = store
+        self.transcriptions = transcriptions
+        """Transcribes ``format=pcm``/``wav`` uploads as they arrive (None: store only)."""
         self._idle_s = idle_timeout_s
         self._open: dict[str, tuple[ChunkedUpload, asyncio.Lock]] = {}
         """Uploads with a socket on them now."""
@@ -90,8 +102,15 @@ class UploadEndpoint:
             self._open.setdefault(info.id, (upload_, asyncio.Lock()))
         upload, lock = self._open[info.id]
         self._users[info.id] = self._users.get(info.id, 0) + 1
+        t = self.transcriptions
+        owner = StreamOwner(device_id=info.device_id, user=info.user)
+        fmt = str(info.meta.get("format", ""))
+        transcription = t.attach(info.id, info.folder, fmt, owner, channel) if t else None
         try:
-            await self._serve(channel, info, upload, lock)
+            if await self._serve(channel, info, upload, lock, transcription) and t:
+                await t.end(info.id)
+            elif t:
+                t.detach(info.id, channel)
         finally:
             self._users[info.id] -= 1
             if not self._users[info.id]:  # nobody on it: forget it (a resume reopens it)
@@ -104,7 +123,9 @@ class UploadEndpoint:
         info: RecordingInfo,
         upload: ChunkedUpload,
         lock: asyncio.Lock,
-    ) -> None:
+        transcription: UploadTranscription | None,
+    ) -> bool:
+        """Serve one socket; True once the upload is complete."""
         await self._send(
             channel,
             {
@@ -120,25 +141,27 @@ class UploadEndpoint:
                     message = await asyncio.wait_for(channel.recv(), self._idle_s)
                 except TimeoutError:
                     await channel.close(4408, "idle timeout")
-                    return
+                    return False
                 try:
                     parsed = parse_upload_message(message)
                     if parsed is None:
-                        if await self._end(channel, info, upload, lock):
-                            return
+                        if await self._end(channel, info, upload, lock, transcription):
+                            return True
                         continue
                     index, data = parsed
                     async with lock:
                         stored = await asyncio.to_thread(upload.put, index, data)
+                        if transcription is not None:
+                            await transcription.feed(upload.size)
                 except (UploadError, UploadRefused) as exc:
                     await self._send(
                         channel, {"type": "error", "code": exc.code, "message": str(exc)}
                     )
                     await channel.close(1007, str(exc)[:120])
-                    return
+                    return False
                 await self._send(channel, {"type": "ack", "index": index, "duplicate": not stored})
         except ChannelClosed:
-            return
+            return False
 
     async def _recording(self, claims: Claims, query: dict[str, str]) -> RecordingInfo | None:
         rec_id = query.get("recording", "")
@@ -157,6 +180,7 @@ class UploadEndpoint:
         info: RecordingInfo,
         upload: ChunkedUpload,
         lock: asyncio.Lock,
+        transcription: UploadTranscription | None,
     ) -> bool:
         async with lock:
             missing = upload.missing()
@@ -165,6 +189,8 @@ class UploadEndpoint:
                     channel, {"type": "error", "code": "missing-chunks", "missing": missing[:1000]}
                 )
                 return False
+            if transcription is not None:  # its last finals go out before `done`
+                await transcription.finish()
             digest = await asyncio.to_thread(upload.sha256)
             await asyncio.to_thread(
                 self._store.update,

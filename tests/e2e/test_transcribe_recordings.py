@@ -88,7 +88,9 @@ def store(server: Server) -> RecordingStore:
 async def test_upload_out_of_order_duplicates_reconnect_is_byte_identical(
     server: Server, speech: Callable[[str, str], Pcm]
 ) -> None:
-    source = wav_bytes(speech("turn on the kitchen lamp", "flite"))
+    pcm = speech("turn on the kitchen lamp", "flite")
+    silence = np.zeros(4800, np.int16)
+    source = wav_bytes(np.concatenate([silence, pcm, silence]))
     chunks = split(source, 4000)
     n = len(chunks)
     order = [2, 0, 0, 5, 1, 3, 3, *range(4, n), 2, n - 1]  # shuffled, with duplicates
@@ -116,6 +118,10 @@ async def test_upload_out_of_order_duplicates_reconnect_is_byte_identical(
     assert rec is not None and rec.device_id == "dev-a" and rec.user == "alice"
     assert (rec.folder / "upload.bin").read_bytes() == source
     assert not list((rec.folder / "pending").iterdir())
+    # a wav upload is transcribed as it arrives, across the reconnect, in index order
+    assert result.text == "turn on the kitchen lamp"
+    lines = [json.loads(x) for x in (rec.folder / "transcript.jsonl").read_text().splitlines()]
+    assert [x["text"] for x in lines] == ["turn on the kitchen lamp"]
 
 
 async def test_sequenced_stream_is_recorded_as_ogg_opus_with_transcript(
