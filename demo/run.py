@@ -10,6 +10,7 @@ Needs no input; Ctrl-C stops it cleanly (exit 130).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -129,13 +130,29 @@ async def run_demo(
             await server.stop()
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m demo",
+        description="Our server in-process and a simulated board speaking a scripted "
+        "conversation; exit 1 when a turn gets no reply or is misheard.\n\nexample:\n"
+        '  python -m demo "turn on the kitchen lamp" "what time is it"',
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "say", nargs="*", metavar="TEXT", help="what the user says, in order (default: 7 commands)"
+    )
+    p.add_argument(
+        "--legacy-iot", action="store_true", help="a legacy IoT board (firmware 1.7.7) instead"
+    )
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    legacy = "--legacy-iot" in args
-    script = [a for a in args if not a.startswith("--")] or list(DEFAULT_SCRIPT)
+    args = build_parser().parse_args(argv)
+    script = args.say or list(DEFAULT_SCRIPT)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return asyncio.run(run_demo(script, legacy_iot=legacy))
+        return asyncio.run(run_demo(script, legacy_iot=args.legacy_iot))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
