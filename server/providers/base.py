@@ -121,6 +121,16 @@ class AsrStream(Protocol):
         ...
 
 
+class AwaitableAsrStream(AsrStream, Protocol):
+    """An ASR stream whose end is a network round trip (the ``openai`` and ``wyoming``
+    recognisers): ``finish_async`` waits for it on the event loop instead of holding an executor
+    thread for the whole upload (``finish`` blocks one thread per ending utterance)."""
+
+    async def finish_async(self) -> Transcript:
+        """As :meth:`AsrStream.finish`, awaited; call ``close`` afterwards as usual."""
+        ...
+
+
 class AsrProvider(Protocol):
     name: str
     sample_rate_hz: int

@@ -14,6 +14,7 @@ an answer without text.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -76,6 +77,13 @@ class OpenAIAsrStream:
             return Transcript("", is_final=True)
         return self._provider.transcribe(np.concatenate(chunks))
 
+    async def finish_async(self) -> Transcript:
+        """As :meth:`finish`, awaited on the caller's loop (the upload runs on the I/O thread)."""
+        chunks, self._chunks, self._samples = self._chunks, [], 0
+        if not chunks:
+            return Transcript("", is_final=True)
+        return await self._provider.transcribe_async(np.concatenate(chunks))
+
     def close(self) -> None:
         self._chunks, self._samples = [], 0
 
@@ -117,6 +125,18 @@ class OpenAIAsr:
         budget = (s.timeout_s + 1.0) * (s.retries + 1) + 0.2 * 2**s.retries
         try:
             return self._io.run(self._transcribe_with_retries(wav_bytes(pcm)), budget)
+        except TimeoutError as exc:
+            raise ProviderError(
+                f"{self.url} did not answer in time", code=ErrorCode.ASR_TIMEOUT, retryable=True
+            ) from exc
+
+    async def transcribe_async(self, pcm: Pcm) -> Transcript:
+        """As :meth:`transcribe`, awaited from any event loop (never blocks it)."""
+        s = self.settings
+        budget = (s.timeout_s + 1.0) * (s.retries + 1) + 0.2 * 2**s.retries
+        future = self._io.submit(self._transcribe_with_retries(wav_bytes(pcm)))
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), budget)
         except TimeoutError as exc:
             raise ProviderError(
                 f"{self.url} did not answer in time", code=ErrorCode.ASR_TIMEOUT, retryable=True

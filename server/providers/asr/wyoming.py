@@ -78,6 +78,33 @@ class WyomingAsrStream:
             raise error
         return self._provider.transcribe(np.concatenate(self._audio), attempts=s.retries)
 
+    async def finish_async(self) -> Transcript:
+        """As :meth:`finish`, awaited on the caller's loop (the socket work is on the I/O
+        thread)."""
+        live, self._live = self._live, None
+        if live is None:
+            return Transcript("", is_final=True)
+        self._provider.io.call_soon(self._queue.put_nowait, None)
+        s = self._provider.settings
+        try:
+            return await asyncio.wait_for(
+                asyncio.wrap_future(live), s.timeout_s + s.connect_timeout_s + 1.0
+            )
+        except TimeoutError:
+            live.cancel()
+            error = ProviderError(
+                "the Wyoming service sent no transcript in time",
+                code=ErrorCode.ASR_TIMEOUT,
+                retryable=True,
+            )
+        except ProviderError as exc:
+            error = exc
+        if not error.retryable or s.retries == 0:
+            raise error
+        return await asyncio.to_thread(
+            self._provider.transcribe, np.concatenate(self._audio), attempts=s.retries
+        )
+
     def close(self) -> None:
         if self._live is not None:
             self._live.cancel()

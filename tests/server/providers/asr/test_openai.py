@@ -181,3 +181,29 @@ async def test_slow_endpoint_times_out_as_asr_timeout() -> None:
         await service.stop()
     assert caught.value.code == ErrorCode.ASR_TIMEOUT
     assert caught.value.retryable
+
+
+async def test_finish_async_awaits_the_upload_without_blocking_the_loop(mock: MockAi) -> None:
+    """The mock runs on this very loop: a blocking finish here would deadlock; finish_async
+    lets it answer (and the loop keeps ticking meanwhile)."""
+    mock.config = MockAiConfig(asr=Delay(150), transcripts=SCRIPT)
+    asr = provider(mock.base_url)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    try:
+        stream = asr.create_stream()
+        stream.accept(tone(1.5))
+        transcript = await stream.finish_async()
+        stream.close()
+    finally:
+        task.cancel()
+        asr.close()
+    assert transcript.text == "a longer sentence"
+    assert ticks >= 8  # ~150 ms of upload: the loop ran all along

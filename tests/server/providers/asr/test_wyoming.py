@@ -139,3 +139,23 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "wyoming.asr", None)  # import fails as if not installed
     with pytest.raises(ProviderUnavailable, match=r"xiaozhi-py\[wyoming\]"):
         WyomingAsr(AsrSettings())
+
+
+async def test_finish_async_waits_on_the_loop(service: ScriptedService) -> None:
+    service.asr_delay_s = 0.1
+    asr = recogniser(service.port)
+    try:
+        stream = asr.create_stream()
+        for start in range(0, 9600, 960):
+            stream.accept(tone(0.6)[start : start + 960])
+        assert (await stream.finish_async()).text == "heard 600 ms"
+        stream.close()
+        dead = recogniser(9, retries=0, connect_timeout_s=0.5)
+        stream = dead.create_stream()
+        stream.accept(tone(0.1))
+        with pytest.raises(ProviderError) as caught:
+            await stream.finish_async()
+        dead.close()
+    finally:
+        asr.close()
+    assert caught.value.code == ErrorCode.ASR_UNREACHABLE
