@@ -136,8 +136,9 @@ class WyomingHandler:
         if stream is None:
             await self._send(self._w[0].Transcript(text="", language=self._language))
             return
-        try:
-            said = await self._run(stream.finish)
+        finish_async = getattr(stream, "finish_async", None)
+        try:  # a network recogniser is awaited; a local one runs in the executor
+            said = await finish_async() if finish_async else await self._run(stream.finish)
         finally:
             await self._run(stream.close)
         language = said.language or self._language
