@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +29,10 @@ from conformance.audio import encode_pcm, silence_packets, synthesize
 from conformance.server.items import ALL_ITEMS, TURN_ITEMS
 from conformance.server.link import DeviceLink
 from conformance.server.ota_phase import run_ota_phase
-from conformance.server.records import Greeting, IdleRecord, RunRecord, SessionRecord
+from conformance.server.records import IdleRecord, RunRecord, SessionRecord
 from conformance.server.turn_driver import FRAME_S, TurnTimings, reply_open, run_turn
+from conformance.server.wake_phase import WAKE_WORD, run_wake_phase
 
-WAKE_WORD = "你好小智"
 DEFAULT_IDLE_LIMIT_S = 120.0
 
 
@@ -99,7 +98,10 @@ async def run_server_checks(cfg: RunConfig) -> RunRecord:
         audio = await asyncio.to_thread(_prepare_audio, cfg)
         mqtt = _start_mqtt(cfg, run, audio)
         if _wants(cfg, 10, 20):
-            await _session_wake(cfg, run, audio, token)
+            link = await _open(cfg, run, "v2-wake", 2, "wake word, abort during a greeting", token)
+            if link is not None:
+                preroll = (audio.speech[1] + audio.silence)[: cfg.burst_frames]
+                await run_wake_phase(link, preroll, cfg.greeting_wait_s, cfg.reply_timeout_s)
         if _wants(cfg, 5, 6, 7, 9, 10, 11, 12, 13, 15, 16, 17, 19):
             await _session_v1(cfg, run, audio, token)
         if _wants(cfg, 7, 8, 9, 10):
@@ -244,46 +246,6 @@ async def _sessions_v3(cfg: RunConfig, run: RunRecord, audio: _Audio, token: str
         label = "v3 auto turn after reconnect"
         await run_turn(link, cfg.timings, label, "auto", audio.speech[1], audio.silence)
     link.record.complete = not link.closed
-    await link.drop()
-
-
-async def _session_wake(cfg: RunConfig, run: RunRecord, audio: _Audio, token: str | None) -> None:
-    """A wake-word start; a greeting is interrupted with abort after its first audio frame."""
-    link = await _open(cfg, run, "v2-wake", 2, "wake word, then abort during any greeting", token)
-    if link is None:
-        return
-    rec = link.record
-    for packet in (audio.speech[1] + audio.silence)[: cfg.burst_frames]:
-        await link.send_audio(packet)
-    await link.send_text(link.msg(type="listen", state="detect", text=WAKE_WORD))
-    greeting = rec.greeting = Greeting(t_detect=time.monotonic())
-    await link.send_text(link.msg(type="listen", state="start", mode="auto"))
-
-    def seen(kind: str, state: str | None = None) -> float | None:
-        for e in rec.received():
-            if e.t < greeting.t_detect:
-                continue
-            if kind == "binary" and e.kind == "binary":
-                return e.t
-            obj = e.obj if e.kind == "text" else None
-            if obj and obj.get("type") == kind and (state is None or obj.get("state") == state):
-                return e.t
-        return None
-
-    await link.wait_until(lambda: seen("tts", "start") is not None, cfg.greeting_wait_s)
-    greeting.t_tts_start = seen("tts", "start")
-    if greeting.t_tts_start is None:
-        greeting.note = f"no tts start within {cfg.greeting_wait_s:g} s of listen detect"
-    else:
-        done = lambda: seen("binary") is not None or seen("tts", "stop") is not None  # noqa: E731
-        await link.wait_until(done, cfg.greeting_wait_s)
-        greeting.t_first_audio = seen("binary")
-        if seen("tts", "stop") is None and not link.closed:
-            await link.send_text(link.msg(type="abort"))
-            greeting.t_abort = time.monotonic()
-        await link.wait_until(lambda: seen("tts", "stop") is not None, cfg.reply_timeout_s)
-        greeting.t_tts_stop = seen("tts", "stop")
-    rec.complete = not link.closed
     await link.drop()
 
 
