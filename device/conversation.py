@@ -257,7 +257,7 @@ class Conversation:
     def _on_event(self, ev: DeviceEvent, board: Board) -> None:
         phase = self.phase
         if isinstance(ev, ChannelOpenFailed) and phase == "awaiting_mic":
-            self._fail(ChannelError(f"cannot open the WebSocket channel: {ev.message}"))
+            self._fail(ChannelError(f"cannot open the audio channel: {ev.message}"))
         elif isinstance(ev, ChannelClosed | RebootRequested):
             if phase in ("awaiting_mic", "grace", "greeting", "awaiting_reply", "replying"):
                 why = (
