@@ -20,8 +20,10 @@ def main_recordings(argv: list[str], settings: Settings) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="action", required=True)
-    for name, text in (("list", "list recordings"), ("delete", "erase every recording of one "
-                                                                "device or user (audited)")):
+    for name, text in (
+        ("list", "list recordings"),
+        ("delete", "erase every recording of one device or user (audited)"),
+    ):
         cmd = sub.add_parser(name, help=text)
         who = cmd.add_mutually_exclusive_group(required=name == "delete")
         who.add_argument("--device", help="device id (Device-Id)")

@@ -99,6 +99,8 @@ def _json_object(text: str) -> dict[str, Any]:
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SequencedProtocolError("bad-json", f"not JSON: {exc.msg}") from None
+    except RecursionError:  # "[[[[…" nested deeper than the interpreter's stack (fuzzer)
+        raise SequencedProtocolError("bad-json", "not JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise SequencedProtocolError("bad-json", "messages must be JSON objects")
     return obj

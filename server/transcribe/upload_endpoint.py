@@ -49,6 +49,8 @@ def parse_upload_message(message: str | bytes) -> tuple[int, bytes] | None:
         obj = json.loads(message)
     except json.JSONDecodeError as exc:
         raise UploadError("bad-json", f"not JSON: {exc.msg}") from None
+    except RecursionError:  # "[[[[…" nested deeper than the interpreter's stack (fuzzer)
+        raise UploadError("bad-json", "not JSON: nested too deeply") from None
     if not isinstance(obj, dict):
         raise UploadError("bad-json", "messages must be JSON objects")
     if obj.get("action") == "end":

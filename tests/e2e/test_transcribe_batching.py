@@ -50,11 +50,15 @@ async def test_concurrent_streams_batched_and_unbatched_agree(
     batching: bool,
 ) -> None:
     audio = np.concatenate(
-        [np.zeros(4800, np.int16), speech("turn on the kitchen lamp", "flite"),
-         np.zeros(8000, np.int16)]
+        [
+            np.zeros(4800, np.int16),
+            speech("turn on the kitchen lamp", "flite"),
+            np.zeros(8000, np.int16),
+        ]
     )
-    mine = Providers(vad=providers.vad, asr=sherpa_asr, dialogue=providers.dialogue,
-                     tts=providers.tts)
+    mine = Providers(
+        vad=providers.vad, asr=sherpa_asr, dialogue=providers.dialogue, tts=providers.tts
+    )
     transcribe = {"batching": batching, "max_active_streams": 8}
     async with running_server(mine, tmp_path, transcribe=transcribe) as server:
         texts = await run_clients(server.ws_port, audio, 4)

@@ -12,5 +12,7 @@ def test_quick_run_reports_latencies_per_engine() -> None:
     for row in rows:
         assert row["errors"] == 0
         assert row["partial_p95_ms"] is not None and row["final_p95_ms"] is not None
-    assert all(r["text"] == "turn on the kitchen lamp" for r in rows if r["engine"] == "pocketsphinx")
+    assert all(
+        r["text"] == "turn on the kitchen lamp" for r in rows if r["engine"] == "pocketsphinx"
+    )
     assert set(result["capacity_streams"]) == {f"{r['engine']}/{r['batching']}" for r in rows}

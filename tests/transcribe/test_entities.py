@@ -21,8 +21,10 @@ def found(text: str) -> list[tuple[str, str, str]]:
         ("meet at 3:30 pm", [("time", "15:30", "3:30 pm")]),
         ("at five o'clock", [("time", "05:00", "five o'clock")]),
         ("30% of 200 people", [("percentage", "30%", "30%"), ("number", "200", "200")]),
-        ("two months and 5 seconds", [("duration", "P2M", "two months"),
-                                      ("duration", "PT5S", "5 seconds")]),
+        (
+            "two months and 5 seconds",
+            [("duration", "P2M", "two months"), ("duration", "PT5S", "5 seconds")],
+        ),
         ("one hundred and five", [("number", "105", "one hundred and five")]),
         ("turn on the kitchen lamp", []),
     ],
