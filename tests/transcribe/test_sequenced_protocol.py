@@ -41,6 +41,7 @@ def test_control_and_heartbeat() -> None:
     ("messages", "code"),
     [
         (["not json"], "bad-json"),
+        (["[" * 100_000], "bad-json"),
         (["[1]"], "bad-json"),
         (['{"type":"video"}'], "bad-type"),
         (['{"type":"control","action":"pause"}'], "bad-control"),
