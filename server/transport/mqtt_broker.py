@@ -12,15 +12,19 @@ the xiaozhi services have:
   listen to another.
 
 The TCP socket is ours (``asyncio.start_server``, handed to the broker as an ``external``
-listener): port 0 works, and we know the local address each board reached us on (the UDP
-``server`` it is told).
+listener): port 0 works, we know the local address each board reached us on (the UDP
+``server`` it is told), and we enforce the keep-alive, which ``amqtt`` does not (its broker
+ignores read timeouts): a connection silent for 1.5 × its CONNECT keep-alive is closed
+(MQTT 3.1.1 §3.1.2.10), which ends the board's session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter
@@ -35,6 +39,29 @@ from server.transport.mqtt import MqttGateway
 logger = logging.getLogger(__name__)
 
 LISTENER = "boards"
+KEEPALIVE_GRACE = 1.5
+"""A connection silent for this many keep-alive periods is closed (MQTT 3.1.1)."""
+
+
+@dataclass
+class Link:
+    """One TCP connection: what the broker's plugins and our watchdog share."""
+
+    local_host: str
+    keepalive_s: float = 0.0
+    """From CONNECT (0: none)."""
+    last_read_s: float = field(default_factory=time.monotonic)
+
+
+class _TimedReader(StreamReaderAdapter):  # type: ignore[misc]
+    def __init__(self, reader: asyncio.StreamReader, link: Link) -> None:
+        super().__init__(reader)
+        self.link = link
+
+    async def read(self, n: int = -1) -> bytes:
+        data: bytes = await super().read(n)
+        self.link.last_read_s = time.monotonic()
+        return data
 
 
 class BoardAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
@@ -44,13 +71,13 @@ class BoardAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
     class Config:
         gateway: Any = None
         """The :class:`MqttGateway` (passed in, not parsed from a file)."""
-        local_hosts: Any = None
-        """``{(remote ip, port): local ip}`` of the open TCP connections."""
+        links: Any = None
+        """``{(remote ip, port): Link}`` of the open TCP connections."""
 
     def __init__(self, context: BaseContext) -> None:
         super().__init__(context)
         self.gateway: MqttGateway = self.config.gateway
-        self.local_hosts: dict[tuple[str, int], str] = self.config.local_hosts
+        self.links: dict[tuple[str, int], Link] = self.config.links
 
     async def authenticate(self, *, session: Session) -> bool | None:
         """Awaited before CONNACK and before any PUBLISH is read: the board is known before its
@@ -59,7 +86,10 @@ class BoardAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         if not self.gateway.authenticate(client_id, session.username, session.password):
             return False
         host, port = session.remote_address or "", session.remote_port or 0
-        local = self.local_hosts.get((host, port), "")
+        link = self.links.get((host, port))
+        if link is not None:
+            link.keepalive_s = float(session.keep_alive or 0)
+        local = link.local_host if link is not None else ""
         self.gateway.board_connected(client_id, f"{host}:{port}", local)
         return True
 
@@ -113,7 +143,7 @@ class EmbeddedBroker:
 
     def __init__(self, settings: MqttSettings, gateway: MqttGateway) -> None:
         self.settings, self.gateway = settings, gateway
-        self._local_hosts: dict[tuple[str, int], str] = {}
+        self._links: dict[tuple[str, int], Link] = {}
         self._broker: AmqttBroker | None = None
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -128,7 +158,7 @@ class EmbeddedBroker:
                 "plugins": {
                     f"{__name__}.BoardAuthPlugin": {
                         "gateway": self.gateway,
-                        "local_hosts": self._local_hosts,
+                        "links": self._links,
                     },
                     f"{__name__}.BoardTopicsPlugin": {"gateway": self.gateway},
                 },
@@ -145,22 +175,40 @@ class EmbeddedBroker:
         peer = writer.get_extra_info("peername") or ("?", 0)
         local = writer.get_extra_info("sockname") or ("", 0)
         key = (str(peer[0]), int(peer[1]))
-        self._local_hosts[key] = str(local[0])
+        link = self._links[key] = Link(str(local[0]))
         task = asyncio.current_task()
         if task is not None:
             self._connections.add(task)
+        watchdog = asyncio.create_task(self._watch(link, writer, key))
         try:
             if self._broker is not None:
                 await self._broker.external_connected(
-                    StreamReaderAdapter(reader), StreamWriterAdapter(writer), LISTENER
+                    _TimedReader(reader, link), StreamWriterAdapter(writer), LISTENER
                 )
         except Exception as exc:  # a broken client must not take the listener down
             logger.info("MQTT connection from %s:%s ended: %s", *key, exc)
         finally:
-            self._local_hosts.pop(key, None)
+            watchdog.cancel()
+            self._links.pop(key, None)
             if task is not None:
                 self._connections.discard(task)
             writer.close()
+
+    async def _watch(self, link: Link, writer: asyncio.StreamWriter, key: tuple[str, int]) -> None:
+        """Close the connection once it has been silent for 1.5 × its keep-alive."""
+        while True:
+            limit = link.keepalive_s * KEEPALIVE_GRACE
+            await asyncio.sleep(max(0.2, min(limit / 4, 5.0)) if limit else 1.0)
+            if limit and time.monotonic() - link.last_read_s > limit:
+                logger.info(
+                    "MQTT %s:%d silent for %.0f s (keep-alive %.0f s); closing",
+                    *key,
+                    limit,
+                    link.keepalive_s,
+                )
+                with contextlib.suppress(Exception):
+                    writer.close()
+                return
 
     async def publish(self, topic: str, text: str) -> None:
         if self._broker is None:

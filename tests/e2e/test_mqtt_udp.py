@@ -320,3 +320,47 @@ async def test_conformance_item_18_passes_against_this_server(
     text = results[18].text
     assert "without SUBSCRIBE" in text and "goodbye with the session id" in text
     assert results[2].status is Status.FAIL  # item 2 is the WebSocket-mode rule: no mqtt object
+
+
+def _mqtt_string(text: str) -> bytes:
+    data = text.encode()
+    return len(data).to_bytes(2, "big") + data
+
+
+def _mqtt_packet(kind: int, body: bytes) -> bytes:
+    size, length = len(body), b""
+    while True:
+        byte, size = size % 128, size // 128
+        length += bytes([byte | (0x80 if size else 0)])
+        if not size:
+            return bytes([kind]) + length + body
+
+
+async def test_keepalive_silence_closes_the_connection_and_the_session(
+    providers: Providers, tmp_path: Path
+) -> None:
+    """A raw MQTT 3.1.1 board that stops talking (no PINGREQ) is cut after 1.5 × keep-alive."""
+    async with running_server(providers, tmp_path, mqtt=mqtt_settings(tmp_path)) as server:
+        answer = (await _ota(server.http_port, "a0:b7:65:00:00:04"))["mqtt"]
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.mqtt_port)
+        flags, keepalive = 0xC2, 1  # username, password, clean session; keep-alive 1 s
+        connect = (
+            _mqtt_string("MQTT")
+            + bytes([4, flags])
+            + keepalive.to_bytes(2, "big")
+            + _mqtt_string(answer["client_id"])
+            + _mqtt_string(answer["username"])
+            + _mqtt_string(answer["password"])
+        )
+        writer.write(_mqtt_packet(0x10, connect))
+        assert await asyncio.wait_for(reader.readexactly(4), scaled(5)) == b"\x20\x02\x00\x00"
+        hello = json.dumps({"type": "hello", "version": 3, "transport": "udp"}).encode()
+        writer.write(_mqtt_packet(0x30, _mqtt_string(answer["publish_topic"]) + hello))
+        t0 = time.monotonic()
+        await wait_until(lambda: server.sessions == 1, 5, "the session to start")
+        rest = await asyncio.wait_for(reader.read(), scaled(10))  # the server hello, then EOF
+        closed_after = time.monotonic() - t0
+        writer.close()
+        await wait_until(lambda: server.sessions == 0, 5, "the session to end")
+    assert b'"transport":"udp"' in rest
+    assert 1.4 <= closed_after <= scaled(4.0), closed_after
