@@ -4,7 +4,8 @@ The boards are the simulator's swarm: real-time paced Opus of real (flite) speec
 firmware's hello and listen messages. Reported per server: connect and hello time, then per
 number of boards N: P50/P95 ``first_audio_ms`` (end of the user's speech → first reply audio),
 ``endpoint_ms`` (→ ``stt``), late downlink frames, errors, and the capacity (largest N whose
-P95 first_audio_ms is within --target-ms with < --late-pct late frames and no errors).
+P95 first_audio_ms is within --target-ms with < --late-pct late frames and no errors). One
+untimed turn of one board warms each server up first (--no-warmup: none).
 
 Point two servers at the same ``xiaozhi-bench mock-ai`` and --compare them: the engines are the
 same, so the difference is server time. With --expect-ms ASR,LLM,TTS (the mock's fixed
@@ -146,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     script.add_argument(
         "--late-pct", type=float, default=1.0, help="late frames allowed, %% (default 1)"
     )
+    script.add_argument(
+        "--no-warmup", action="store_true", help="measure from the first turn (no untimed turn)"
+    )
     script.add_argument("--hello-probes", type=int, default=5, help="connections timed (default 5)")
     known = p.add_argument_group("known provider time (a mock chain)")
     known.add_argument(
@@ -200,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         target_p95_ms=args.target_ms,
         late_pct_max=args.late_pct,
         hello_probes=args.hello_probes,
+        warmup=not args.no_warmup,
     )
     try:
         results = asyncio.run(run(targets, script))

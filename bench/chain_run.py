@@ -46,6 +46,8 @@ class ChainScript:
     ramp_s: float | None = None
     """Board starts spread over this many seconds (None: 0.1 s per board, at most 2 s)."""
     reply_timeout_s: float = 30.0
+    warmup: bool = True
+    """One untimed turn of one board first (caches, lazily loaded models, connection pools)."""
 
 
 @dataclass
@@ -190,6 +192,15 @@ async def run_chain(target: ServerTarget, script: ChainScript) -> ChainResult:
     ws_url = await resolve_ws_url(target)
     connects, hellos = await probe_hello(ws_url, target.token, script.hello_probes)
     result.connect, result.hello = pct(connects), pct(hellos)
+    if script.warmup:
+        warm = ChainScript(
+            say=script.say[:1],
+            turns=1,
+            think_s=0.0,
+            ramp_s=0.0,
+            reply_timeout_s=script.reply_timeout_s,
+        )
+        await run_swarm(_swarm_config(ws_url, target, warm, 1))
     for n in script.sizes:
         row = await run_size(ws_url, target, script, n)
         result.rows.append(row)
