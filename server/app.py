@@ -254,6 +254,11 @@ class Server:
             "status": dialogue["status"] if dialogue else "ok",
             **({"dialogue": dialogue} if dialogue else {}),
             "sessions": self.sessions,
+            **(
+                {"mqtt": {"boards": len(self.mqtt.boards), "udp": self.mqtt.counts}}
+                if self.mqtt is not None
+                else {}
+            ),
             "uptime_s": round(time.monotonic() - self._started_at, 1),
             "providers": {
                 kind: getattr(getattr(p, kind), "name", "?")

@@ -213,6 +213,7 @@ async def test_stock_paho_client_as_a_board_gets_the_hello_without_subscribing(
     settings = mqtt_settings(tmp_path, default_transport="websocket", devices={mqtt_board: "mqtt"})
     async with running_server(providers, tmp_path, mqtt=settings) as server:
         assert "mqtt" not in await _ota(server.http_port, ws_board)  # a mixed fleet
+        assert server.health()["mqtt"] == {"boards": 0, "udp": {}}
         answer = (await _ota(server.http_port, mqtt_board))["mqtt"]
         host, port = answer["endpoint"].split(":")
         loop = asyncio.get_running_loop()
