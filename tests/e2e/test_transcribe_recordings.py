@@ -26,6 +26,7 @@ import pytest_asyncio
 from websockets.asyncio.client import connect
 
 from clients.sequenced_client import SequencedClient
+from clients.sherpa_client import transcribe_sherpa
 from clients.upload_client import upload_chunks
 from protocol.audio import Pcm
 from protocol.opus import OpusDecoder
@@ -73,7 +74,11 @@ async def server(
     transcribe: dict[str, Any] = {
         "jwt_keys": [KEY],
         "phrases": ["turn on the kitchen lamp", "what time is it"],
-        "recordings": {"enabled": True, "dir": str(rec_dir), "endpoints": ["upload", "sequenced"]},
+        "recordings": {
+            "enabled": True,
+            "dir": str(rec_dir),
+            "endpoints": ["upload", "sequenced", "sherpa"],
+        },
     }
     async with running_server(
         providers, tmp_path_factory.mktemp("rec"), transcribe=transcribe
@@ -151,6 +156,24 @@ async def test_sequenced_stream_is_recorded_as_ogg_opus_with_transcript(
     lines = [json.loads(x) for x in (folder / "transcript.jsonl").read_text().splitlines()]
     assert [x["text"] for x in lines] == ["turn on the kitchen lamp"]
     assert 0 <= lines[0]["start_ms"] < lines[0]["end_ms"] <= len(clip) / 16
+
+
+async def test_sherpa_stream_is_recorded_when_the_endpoint_opted_in(
+    server: Server, speech: Callable[[str, str], Pcm]
+) -> None:
+    clip = np.concatenate([np.zeros(4800, np.int16), speech("turn on the kitchen lamp", "flite")])
+    url = f"ws://127.0.0.1:{server.ws_port}/?device-id=sherpa-dev"
+    result = await transcribe_sherpa(url, clip, pace=0)
+    assert result.text == "turn on the kitchen lamp"
+    (rec,) = store(server).select(device_id="sherpa-dev")
+    assert rec.endpoint == "sherpa"
+    assert await eventually(
+        lambda: json.loads((rec.folder / "meta.json").read_text()).get("complete")
+    )
+    packets, _ = read_packets(rec.folder / "audio.opus")
+    assert abs(len(packets) * 320 - len(clip)) <= 320
+    lines = [json.loads(x) for x in (rec.folder / "transcript.jsonl").read_text().splitlines()]
+    assert [x["text"] for x in lines] == ["turn on the kitchen lamp"]
 
 
 async def test_delete_api_erases_one_device_only(server: Server) -> None:

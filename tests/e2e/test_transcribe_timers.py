@@ -114,3 +114,10 @@ async def test_sherpa_endpoint_needs_the_port_token_when_the_port_has_tokens(
         async with connect(url + "?token=port-secret") as ws:
             await ws.send("Done")
             assert json.loads(await ws.recv()) == {"text": "", "segment": 0}
+
+
+async def test_silent_sherpa_socket_is_closed_idle(server: Server) -> None:
+    await drained(server)
+    async with connect(f"ws://127.0.0.1:{server.ws_port}/", open_timeout=scaled(5)) as ws:
+        await ws.wait_closed()
+        assert ws.close_code == 4408 and ws.close_reason == "idle timeout"
