@@ -16,7 +16,11 @@ Engines: pocketsphinx in grammar mode (the default; it has no batch API, so it n
 and sherpa-onnx with a tiny streaming NeMo-CTC model built here (the project ships no real
 sherpa model; the tiny one costs next to nothing to run, so its rows measure the batching
 machinery — the wait ≤ 10 ms, the thread hand-offs — not neural compute), with and without
-cross-connection batching. Capacity = largest N with P95 partial ≤ 500 ms and no failures.
+cross-connection batching. Note what "on" changes besides batching: the streams' steps run on
+the transcription pool (a thread per stream, mostly waiting for their batch) and the model on
+the one batch thread, where "off" runs everything on the shared executor (``executor_workers``,
+2 by default) like the assistant. Capacity = largest N with P95 partial ≤ 500 ms and no
+failures. The machine is shared: compare rows of one run, not runs.
 """
 
 from __future__ import annotations
