@@ -86,7 +86,7 @@ async def _read_json_body(request: web.Request) -> tuple[dict[str, Any], str | N
         return {}, None if request.method == "GET" else "empty body"
     try:
         body = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # "[[[[…": too deep
         return {}, f"body is not JSON ({exc}): {raw[:120]!r}"
     if not isinstance(body, dict):
         return {}, f"body is JSON but not an object: {raw[:120]!r}"
