@@ -102,10 +102,12 @@ async def test_cut_resume_resend_equals_uncut(server: Server, audio: Pcm, cut: s
                 session = server.transcribe.sessions.sessions[client.result.session]
                 session.channel.abort()
 
+    uncut = await SequencedClient(url(server), token(), pace=0).transcribe(audio)
     client = SequencedClient(url(server), token(), pace=4.0, first_delay_s=0.05, on_sent=on_sent)
     result = await client.transcribe(audio)
     assert done and result.reconnects >= 1
-    assert result.text == "turn on the kitchen lamp set the volume to thirty"
+    assert result.text == uncut.text == "turn on the kitchen lamp set the volume to thirty"
+    assert [m["text"] for m in result.finals.values()] == [m["text"] for m in uncut.finals.values()]
     ended = result.ended
     assert ended["packets"] == total, "each packet counted exactly once"
     assert ended["last_seq"] == total - 1
