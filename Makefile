@@ -43,7 +43,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check protocol iot server/session server/pipeline
-	$(BIN)/mypy --strict protocol iot server device conformance bench demo
+	$(BIN)/mypy --strict protocol iot server device conformance bench demo clients
 	$(BIN)/lint-imports --config .importlinter
 
 bench: setup

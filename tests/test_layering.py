@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-PACKAGES = ("protocol", "iot", "server", "device", "conformance", "bench", "demo")
+PACKAGES = ("protocol", "iot", "server", "device", "conformance", "bench", "demo", "clients")
 
 
 def lint(cwd: Path) -> subprocess.CompletedProcess[str]:
