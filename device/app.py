@@ -174,6 +174,7 @@ class Device:
     async def _use_mqtt(self) -> None:
         """MQTT + UDP (protocol.md §4): the MQTT connection is made at boot and kept."""
         from device.mqtt_transport import MqttChannel
+        from protocol.enums import DeviceState
 
         c, opts = self.controller, self.options
         channel = MqttChannel(
@@ -187,6 +188,7 @@ class Device:
             legacy_iot=opts.legacy_iot,
             udp_loss=opts.udp_loss,
             udp_reorder=opts.udp_reorder,
+            is_idle=lambda: c.state == DeviceState.IDLE,
         )
         c.channel = channel  # type: ignore[assignment]
         if not await channel.connect():  # the firmware boots on; a chat reconnects on demand

@@ -16,6 +16,8 @@
   play the noise of a wrong key).
 * :meth:`close` publishes ``goodbye`` with the session id; a server ``goodbye`` carrying the
   current session id closes the audio channel without answering.
+* When MQTT drops, a one-shot timer reconnects after ``reconnect_s`` (60 s) only if the board is
+  idle then (``is_idle``); otherwise the next conversation reconnects on demand.
 * ``udp_loss``/``udp_reorder`` lose or swap uplink datagrams on purpose (seeded, repeatable).
 """
 
@@ -28,6 +30,7 @@ import logging
 import random
 import ssl
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import aiomqtt
@@ -48,6 +51,8 @@ from protocol.messages import (
 logger = logging.getLogger(__name__)
 
 TLS_PORT = 8883
+RECONNECT_S = 60.0
+"""``MQTT_RECONNECT_INTERVAL_MS``: the one-shot reconnect timer after a disconnect."""
 MQTT_HELLO_VERSION = 3
 """Hard-coded in the firmware's MQTT hello; says nothing about the (raw Opus) UDP framing."""
 
@@ -81,6 +86,8 @@ class MqttChannel:
         udp_loss: float = 0.0,
         udp_reorder: float = 0.0,
         seed: int = 0,
+        is_idle: Callable[[], bool] | None = None,
+        reconnect_s: float = RECONNECT_S,
     ) -> None:
         self.identity = identity
         self._on_message, self._on_audio, self._on_closed = on_message, on_audio, on_closed
@@ -88,6 +95,8 @@ class MqttChannel:
         self.hello_timeout_s = hello_timeout_s
         self.glyph_push, self.server_aec, self.legacy_iot = glyph_push, server_aec, legacy_iot
         self.udp_loss, self.udp_reorder = udp_loss, udp_reorder
+        self.is_idle, self.reconnect_s = is_idle, reconnect_s
+        self._reconnect: asyncio.TimerHandle | None = None
         self._rng = random.Random(seed)
         self._mqtt: aiomqtt.Client | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -149,12 +158,14 @@ class MqttChannel:
             logger.error("%s", self.error)
             return False
         self._mqtt = client
+        self._cancel_reconnect()
         self._reader = asyncio.create_task(self._read_loop(client), name="device-mqtt-reader")
         logger.info("MQTT connected to %s:%d as %s", host, port, self._setting("client_id"))
         return True
 
     async def _disconnect(self) -> None:
         client, self._mqtt = self._mqtt, None
+        self._cancel_reconnect()
         if self._reader is not None:
             self._reader.cancel()
             self._reader = None
@@ -183,11 +194,28 @@ class MqttChannel:
             logger.info("MQTT disconnected: %s", exc)
         if self._mqtt is client:
             self._mqtt = None
+            self._cancel_reconnect()
+            loop = asyncio.get_running_loop()
+            self._reconnect = loop.call_later(self.reconnect_s, self._reconnect_if_idle)
             if self._hello is not None and not self._hello.done():
                 self._hello.set_exception(ConnectionError("MQTT disconnected"))
             if self._udp is not None:
                 self._close_udp()
                 self._on_closed("MQTT disconnected")
+
+    def _cancel_reconnect(self) -> None:
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            self._reconnect = None
+
+    def _reconnect_if_idle(self) -> None:
+        self._reconnect = None
+        if self.mqtt_connected or (self.is_idle is not None and not self.is_idle()):
+            return
+        logger.info("reconnecting to MQTT")
+        task = asyncio.get_running_loop().create_task(self.connect())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _incoming(self, data: bytes) -> None:
         try:
@@ -349,6 +377,7 @@ class MqttChannel:
 
     async def shutdown(self) -> None:
         """Power off: close the audio channel (with goodbye), then MQTT."""
+        self._cancel_reconnect()
         self.close()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

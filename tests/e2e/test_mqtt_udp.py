@@ -365,3 +365,38 @@ async def test_keepalive_silence_closes_the_connection_and_the_session(
         await wait_until(lambda: server.sessions == 0, 5, "the session to end")
     assert b'"transport":"udp"' in rest
     assert 1.4 <= closed_after <= scaled(4.0), closed_after
+
+
+async def test_board_reconnects_once_when_idle_and_else_on_demand(
+    providers: Providers, tmp_path: Path
+) -> None:
+    """The firmware's one-shot reconnect timer after an MQTT drop (shortened here)."""
+    events: list[DeviceEvent] = []
+    async with running_server(providers, tmp_path, mqtt=mqtt_settings(tmp_path)) as server:
+        port = server.mqtt_port
+        opts = DeviceOptions(
+            ota_url=f"http://127.0.0.1:{server.http_port}/xiaozhi/ota/",
+            state_file=tmp_path / "state.json",
+        )
+        device = await Device.create(opts, events.append)
+        await device.boot()
+        channel = channel_of(device)
+        channel.reconnect_s = 0.5
+    try:
+        await wait_until(lambda: not channel.mqtt_connected, 5, "the MQTT drop")
+        restarted = mqtt_settings(tmp_path, port=port)  # same port and secret: same credentials
+        async with running_server(providers, tmp_path, mqtt=restarted) as server:
+            await wait_until(lambda: channel.mqtt_connected, 5, "the timer's reconnect")
+            await wait_until(lambda: len(server.mqtt.boards) == 1 if server.mqtt else False, 5, "")
+            channel.reconnect_s = 2.0
+            channel.is_idle = lambda: False  # busy when the timer fires: no reconnect then
+        await wait_until(lambda: not channel.mqtt_connected, 5, "the second drop")
+        assert channel._reconnect is not None  # armed
+        async with running_server(providers, tmp_path, mqtt=restarted) as server:
+            await wait_until(lambda: channel._reconnect is None, 5, "the timer to fire")
+            assert not channel.mqtt_connected
+            utt = await synthesize("turn on the lamp")  # a conversation reconnects on demand
+            await run_script(device.controller, Script([utt], think_s=0.3, turn_timeout_s=20))
+    finally:
+        await device.close()
+    assert [e.text for e in events if isinstance(e, SttReceived)] == ["turn on the lamp"]
