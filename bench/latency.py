@@ -65,7 +65,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     first = [t["first_audio_ms"] for t in dev if t["first_audio_ms"] is not None]
     overhead = []
     for d, s in zip([t for t in dev if t["first_audio_ms"] is not None], done, strict=False):
-        prov = float(s.get("endpoint", 0.0)) + float(s.get("first_sentence_synthesised", 0.0))  # type: ignore[arg-type]
+        prov = float(s.get("endpoint", 0.0)) + float(s.get("first_sentence_synthesised", 0.0))
         overhead.append(d["first_audio_ms"] - prov)
     mqtt_dev = mqtt["devices"][0]["turns"]
     first_mqtt = [t["first_audio_ms"] for t in mqtt_dev if t["first_audio_ms"] is not None]
