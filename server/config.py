@@ -123,7 +123,7 @@ class WhisperSettings(StrictModel):
     encoder_window_s: int | None = Field(default=None, ge=1, le=30)
     """Audio window the encoder sees (s); None fits it to the utterance (faster, measured)."""
     no_speech_threshold: float = Field(default=0.6, ge=0, le=1)
-    min_avg_logprob: float = -1.0
+    min_avg_logprob: float = -0.8
     """Below this average token log-probability the speech is "not understood" (rejected)."""
     max_compression_ratio: float = Field(default=2.4, gt=0)
     """Above this (gzip ratio of the text) the output is a repetition loop (rejected)."""
@@ -184,10 +184,11 @@ class AsrSettings(StrictModel):
     None: 8 in grammar mode (about 29 MiB each), 2 in LM mode (about 92 MiB each)."""
     language: str = "en-US"
     """Language of the users (``en-US``, ``zh-CN``); also handed to the dialogue."""
-    garbage_phone_probability: float | None = Field(default=3e-3, gt=0, lt=1)
-    """pocketsphinx grammar mode: a free phone loop competes with the phrases, so speech that is
-    none of them is rejected instead of forced onto the nearest command (None: off). Higher
-    rejects more; chosen with bench/accuracy.py (docs/speech.md)."""
+    garbage_phone_probability: float | None = Field(default=None, gt=0, lt=1)
+    """pocketsphinx grammar mode: free phone loops compete with the phrases, so speech that is
+    none of them is rejected instead of forced onto the nearest command. None: off for the
+    ``pocketsphinx`` provider, 3e-4 in ``twopass`` (chosen with bench/accuracy.py,
+    docs/speech.md); higher rejects more."""
     garbage_exit_probability: float | None = Field(default=1e-3, gt=0, lt=1)
     """Entering the phone loop from inside an unfinished phrase ("what is the" + anything);
     None: only the whole-utterance loop."""

