@@ -88,7 +88,7 @@ class Player:
         pacer = self._pacer
         await self._send_text(TtsSentenceStart(text=item.text))
         sent = self.frames_sent.get(item.turn_id, 0)
-        for packet in audio.packets:
+        async for packet in audio.frames():
             await pacer.wait()
             if not self._is_current(item.turn_id):
                 return

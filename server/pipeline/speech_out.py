@@ -19,18 +19,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-import numpy as np
-
-from protocol.audio import resample, samples_per_frame, split_frames
-from protocol.binary import encode_frame
 from protocol.enums import Emotion
 from protocol.opus import OpusEncoder
 from server.errors import ErrorCode, ProviderError
+from server.pipeline.framing import SentenceFramer
 from server.providers.base import DialogueContext, SpeechAudio, TextDelta
 from server.providers.base import EmotionChosen as DialogueEmotion
+from server.providers.tts.pieces import synthesize_pieces
 from server.session import events as ev
 from server.session.deps import SessionDeps
 from server.session.ledger import TurnLedger
@@ -53,18 +52,61 @@ class Downlink:
 
 @dataclass
 class SentenceAudio:
-    """One sentence's framed Opus packets, with the producer's credit and the turn's ledger."""
+    """One sentence's framed Opus packets, growing while a streaming voice still speaks, with the
+    producer's credit and the turn's ledger."""
 
     packets: list[bytes]
     credit: asyncio.Semaphore
     ledger: TurnLedger
-    released: bool = field(default=False)
+    complete: bool = True
+    """No more packets will be added."""
+    released: bool = False
+    _grown: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def extend(self, packets: list[bytes]) -> None:
+        self.packets.extend(packets)
+        self._grown.set()
+
+    def finish(self) -> None:
+        self.complete = True
+        self._grown.set()
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        """Every packet in order, waiting for the ones still being synthesised."""
+        i = 0
+        while True:
+            while i < len(self.packets):
+                yield self.packets[i]
+                i += 1
+            if self.complete:
+                return
+            self._grown.clear()
+            if i == len(self.packets) and not self.complete:
+                await self._grown.wait()
 
     def release(self) -> None:
         """Give the producer room for one more sentence (once)."""
         if not self.released:
             self.released = True
             self.credit.release()
+
+
+async def _each_within(
+    pieces: AsyncIterator[SpeechAudio], timeout_s: float
+) -> AsyncIterator[SpeechAudio]:
+    """``pieces``, raising TimeoutError when the next one takes longer than ``timeout_s``."""
+    try:
+        while True:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    piece = await anext(pieces)
+            except StopAsyncIteration:
+                return
+            yield piece
+    finally:
+        closer = getattr(pieces, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
 class Reply:
@@ -141,45 +183,40 @@ class Reply:
         await out.put(None)  # not in ``finally``: a cancelled consumer would never take it
 
     async def _synthesise(self, sentences: asyncio.Queue[str | None]) -> None:
-        loop = asyncio.get_running_loop()
         seq = 0
-        language = self._context.language
         while (sentence := await sentences.get()) is not None:
-            audio = await self._speak(sentence, language)
-            if audio is None:
-                continue
-            lead_in = self._deps.settings.audio.lead_in_silence_ms if seq == 0 else 0
-            packets = await loop.run_in_executor(
-                self._deps.executor, self._encode, audio.pcm, audio.sample_rate_hz, lead_in
-            )
-            if seq == 0:
-                self.ledger.mark("first_sentence_synthesised", time.monotonic())
-            await self._credit.acquire()
-            speech = SentenceAudio(packets, self._credit, self.ledger)
-            self._post(ev.SentenceReady(self.turn_id, seq, sentence, speech, time.monotonic()))
-            seq += 1
+            if await self._speak(sentence, seq):
+                seq += 1
         if seq == 0:
             self._deps.metrics.error(ErrorCode.TTS_FAILED)
         self._post(ev.ReplyEnded(self.turn_id, seq, time.monotonic()))
 
-    async def _speak(self, sentence: str, language: str) -> SpeechAudio | None:
-        """The sentence's audio from the TTS, else from the fallback TTS, else None (skipped).
-        A hang counts as a failure after ``tts.timeout_s``; any exception does, not only a
-        :class:`ProviderError` (an engine bug must not silence the reply)."""
+    async def _speak(self, sentence: str, seq: int) -> bool:
+        """Stream sentence ``seq`` to the player as its audio comes; False when no voice could.
+
+        The TTS speaks it, else the fallback voice. A hang counts as a failure after
+        ``tts.timeout_s`` without a piece; any exception does, not only a :class:`ProviderError`
+        (an engine bug must not silence the reply). A voice failing after its first piece ends
+        the sentence where it is (what was played is not repeated)."""
         engines = [self._deps.tts]
         if self._deps.fallback_tts is not None:
             engines.append(self._deps.fallback_tts)
         timeout_s = self._deps.settings.tts.timeout_s
         for engine in engines:
+            speech: SentenceAudio | None = None
             code: str
+            framer = self._framer(seq)
             try:
-                async with asyncio.timeout(timeout_s):
-                    return await engine.synthesize(sentence, language=language)
+                pieces = synthesize_pieces(engine, sentence, language=self._context.language)
+                async for piece in _each_within(pieces, timeout_s):
+                    packets = await self._run(framer.feed, piece.pcm, piece.sample_rate_hz)
+                    speech = await self._hand_over(speech, packets, seq, sentence)
+                speech = await self._hand_over(speech, await self._run(framer.flush), seq, sentence)
+                speech.finish()
+                return True
             except TimeoutError:
                 code = ErrorCode.TTS_TIMEOUT
-                self._log.warning(
-                    "TTS %s took over %.0f s for %r", engine.name, timeout_s, sentence
-                )
+                self._log.warning("TTS %s silent %.0f s on %r", engine.name, timeout_s, sentence)
             except ProviderError as exc:
                 code = exc.code
                 self._log.warning("TTS %s failed for %r (%s): %s", engine.name, sentence, code, exc)
@@ -187,17 +224,39 @@ class Reply:
                 code = ErrorCode.TTS_FAILED
                 self._log.exception("TTS %s raised for %r", engine.name, sentence)
             self._deps.metrics.error(code)
-        return None
+            if speech is not None and speech.packets:  # already playing: end it where it is
+                speech.extend(await self._run(framer.flush))
+                speech.finish()
+                return True
+        return False
 
-    def _encode(self, pcm: np.ndarray, rate_hz: int, lead_in_ms: int) -> list[bytes]:
-        """Resample to the downlink rate and cut into exactly-frame-sized Opus packets."""
+    async def _hand_over(
+        self, speech: SentenceAudio | None, packets: list[bytes], seq: int, text: str
+    ) -> SentenceAudio:
+        """Start the sentence with its first packets (posted to the core), or extend it."""
+        if speech is not None and speech.packets:
+            speech.extend(packets)
+            return speech
+        if not packets:  # nothing whole yet: keep waiting for more audio
+            return speech or SentenceAudio([], self._credit, self.ledger, complete=False)
+        if seq == 0:
+            self.ledger.mark("first_sentence_synthesised", time.monotonic())
+        await self._credit.acquire()
+        speech = SentenceAudio(packets, self._credit, self.ledger, complete=False)
+        self._post(ev.SentenceReady(self.turn_id, seq, text, speech, time.monotonic()))
+        return speech
+
+    def _framer(self, seq: int) -> SentenceFramer:
         down = self._down
-        samples = samples_per_frame(down.sample_rate_hz, down.frame_duration_ms)
-        pcm = resample(np.asarray(pcm, dtype=np.int16), rate_hz, down.sample_rate_hz)
-        if lead_in_ms > 0:
-            n_lead = -(-lead_in_ms * down.sample_rate_hz // 1000 // samples) * samples
-            pcm = np.concatenate((np.zeros(n_lead, dtype=np.int16), pcm))
-        return [
-            encode_frame(self._encoder.encode(frame), down.version)
-            for frame in split_frames(pcm, samples)
-        ]
+        lead_in = self._deps.settings.audio.lead_in_silence_ms if seq == 0 else 0
+        return SentenceFramer(
+            self._encoder,
+            rate_hz=down.sample_rate_hz,
+            frame_duration_ms=down.frame_duration_ms,
+            version=down.version,
+            lead_in_ms=lead_in,
+        )
+
+    async def _run(self, call: Callable[..., list[bytes]], *args: object) -> list[bytes]:
+        """``call(*args)`` in the shared executor (resampling and Opus encoding are CPU work)."""
+        return await asyncio.get_running_loop().run_in_executor(self._deps.executor, call, *args)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
 import pytest
 
 from protocol.binary import decode_frame
@@ -15,7 +16,14 @@ from protocol.opus import OpusDecoder
 from server.config import load_settings
 from server.metrics import ServerMetrics
 from server.pipeline.speech_out import Downlink, Reply, SentenceAudio
-from server.providers.base import DialogueContext, DialogueEvent, ProviderError, TextDelta
+from server.providers.base import (
+    DialogueContext,
+    DialogueEvent,
+    ProviderError,
+    SpeechAudio,
+    TextDelta,
+    TtsCapabilities,
+)
 from server.session import events as ev
 from server.session.deps import SessionDeps
 from server.session.ledger import TurnLedger
@@ -155,3 +163,46 @@ async def test_the_fallback_voice_speaks_what_the_engine_could_not(executor, bro
     await reply.run("tell me a story")
     assert len(inbox.of(ev.SentenceReady)) == 8 and inbox.of(ev.ReplyEnded)[0].sentences == 8
     assert len(fallback.texts) >= 7
+
+
+class StreamingTone(ToneTts):
+    """A streaming voice: 300 ms pieces of tone, ``delay_s`` apart; optionally dies after one."""
+
+    def __init__(self, *, pieces: int = 5, delay_s: float = 0.2, die_after: int | None = None):
+        super().__init__()
+        self.capabilities = TtsCapabilities(streaming=True)
+        self.pieces, self.delay_s, self.die_after = pieces, delay_s, die_after
+
+    async def synthesize_stream(self, text: str, *, language: str | None = None):  # type: ignore[no-untyped-def]
+        tone = (8000 * np.sin(np.arange(4800) / 5)).astype(np.int16)  # 300 ms at 16 kHz
+        for k in range(self.pieces):
+            if self.die_after is not None and k == self.die_after:
+                raise ProviderError("stream broke", code="tts-unreachable")
+            if k:
+                await asyncio.sleep(self.delay_s)
+            yield SpeechAudio(tone, 16000)
+
+
+async def test_a_streaming_voice_is_handed_over_at_its_first_piece(executor) -> None:  # type: ignore[no-untyped-def]
+    inbox = Inbox(play=False)
+    reply = make_reply(executor, FakeDialogue(), StreamingTone(), inbox)
+    task = asyncio.create_task(reply.run("what time is it"))
+    async with asyncio.timeout(5):
+        while not inbox.of(ev.SentenceReady):
+            inbox.changed.clear()
+            await inbox.changed.wait()
+    audio = inbox.of(ev.SentenceReady)[0].audio
+    assert not audio.complete and len(audio.packets) < 10, "handed over before the sentence ended"
+    frames = [p async for p in audio.frames()]  # waits for the rest
+    await task
+    # 2 lead-in frames + 1.5 s of tone at 24 kHz = 25 frames
+    assert len(frames) == 2 + 25 and audio.complete
+
+
+async def test_a_stream_that_breaks_after_its_first_piece_ends_that_sentence(executor) -> None:  # type: ignore[no-untyped-def]
+    inbox, fallback = Inbox(), ToneTts(ms_per_char=5)
+    voice = StreamingTone(die_after=2, delay_s=0.0)
+    await make_reply(executor, FakeDialogue(), voice, inbox, fallback=fallback).run("hello")
+    (ready,) = inbox.of(ev.SentenceReady)
+    assert ready.audio.complete and len(ready.audio.packets) == 2 + 10  # 600 ms were spoken
+    assert fallback.texts == [], "what was played is not spoken again"
