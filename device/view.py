@@ -84,14 +84,13 @@ class RichView:
     def __call__(self, event: DeviceEvent) -> None:
         if isinstance(event, StateChanged):
             self.state = event.new
-            if event.new == "listening":
-                self.heard_final = False
         elif isinstance(event, UtteranceStarted):
             self.saying, self.heard, self.heard_final = event.text, "", False
         elif isinstance(event, SpeechEnded):
             pass
         elif isinstance(event, SttReceived):
             self.heard = event.text  # each stt replaces the line: partial until tts starts
+            self.heard_final = False
         elif isinstance(event, TtsStateChanged):
             if event.state == "start":
                 self.heard_final = True

@@ -80,6 +80,8 @@ def test_panel_events_are_words_not_dicts_and_the_transcript_is_partial_until_tt
     view(TtsStateChanged("start"))
     text = panel_text(view)
     assert "turn on the lamp …" not in text and "tts start" in text
+    view(StateChanged("speaking", "listening"))  # after the reply: still the final transcript
+    assert "turn on the lamp …" not in panel_text(view)
 
 
 async def test_level_meter_moves_while_the_simulator_speaks(
