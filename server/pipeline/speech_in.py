@@ -80,6 +80,9 @@ class SpeechInResult:
     """The recogniser's new partial transcript, when this packet changed it."""
     transcript: Transcript | None = None
     """The recogniser's final :class:`Transcript` (confidence, N-best), when it gave one."""
+    pending: AsrStream | None = None
+    """With ``async_finish``: the ended utterance's network stream, whose ``finish_async`` the
+    caller awaits (then fills ``final_text``/``transcript`` and closes it)."""
 
 
 class SpeechIn:
@@ -97,7 +100,10 @@ class SpeechIn:
         vad_settings: VadSettings,
         *,
         frame_duration_ms: int = 60,
+        async_finish: bool = False,
     ) -> None:
+        self._async_finish = async_finish
+        """Hand a stream with ``finish_async`` back instead of blocking on its round trip."""
         self._vad_provider = vad
         self._asr = asr
         self._settings = vad_settings
@@ -291,7 +297,9 @@ class SpeechIn:
         stream, self._stream = self._stream, None
         self._utterance = []
         self._utterance_samples = 0
-        if stream is not None:
+        if stream is not None and self._async_finish and hasattr(stream, "finish_async"):
+            result.pending = stream
+        elif stream is not None:
             try:
                 transcript = stream.finish()
                 result.transcript = transcript

@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 
 from protocol.enums import ListenMode
 from server.config import VadSettings
-from server.errors import ErrorCode
+from server.errors import ErrorCode, ProviderError
 from server.metrics import ServerMetrics
 from server.pipeline.speech_in import SpeechIn, SpeechInResult
 from server.pipeline.speech_in_queue import (
@@ -26,7 +26,7 @@ from server.pipeline.speech_in_queue import (
     Phrases,
     SpeechInQueue,
 )
-from server.providers.base import AsrProvider, VadProvider
+from server.providers.base import AsrProvider, Transcript, VadProvider
 from server.session import events as ev
 
 
@@ -73,9 +73,10 @@ class SpeechInWorker:
     async def run(self) -> None:
         """Process items until cancelled; a failing item is logged, counted and skipped."""
         loop = asyncio.get_running_loop()
-        self._processor = await loop.run_in_executor(
-            self._executor, SpeechIn, self._vad, self._asr, self._vad_settings
+        make = functools.partial(
+            SpeechIn, self._vad, self._asr, self._vad_settings, async_finish=True
         )
+        self._processor = await loop.run_in_executor(self._executor, make)
         while True:
             item = await self.queue.get()
             try:
@@ -103,12 +104,30 @@ class SpeechInWorker:
         elif isinstance(item, Finish):
             if item.epoch == self._current:
                 self._current = -1
-                self._report(item.epoch, await run(processor.finish))
+                self._report(item.epoch, await self._settle(await run(processor.finish)))
         elif item.epoch == self._current and processor.active:
             result = await run(processor.feed, item.payload, item.arrival_s)
             if result.final_text is not None:
                 self._current = -1
-            self._report(item.epoch, result)
+            self._report(item.epoch, await self._settle(result))
+
+    async def _settle(self, result: SpeechInResult) -> SpeechInResult:
+        """Await a network recogniser's answer on the event loop (no executor thread held)."""
+        stream, result.pending = result.pending, None
+        if stream is None:
+            return result
+        try:
+            transcript: Transcript = await stream.finish_async()  # type: ignore[attr-defined]
+            result.transcript, result.final_text = transcript, transcript.text
+            result.rejected, result.language = transcript.rejected, transcript.language
+        except ProviderError as exc:
+            self._log.warning("ASR failed to finalise: %s", exc)
+            result.errors.append(exc.code)
+            result.asr_failed = True
+        finally:
+            await asyncio.get_running_loop().run_in_executor(self._executor, stream.close)
+        result.final_s = self._clock()
+        return result
 
     def _report(self, epoch: int, result: SpeechInResult) -> None:
         for code in result.errors:
