@@ -403,3 +403,38 @@ async def test_board_reconnects_once_when_idle_and_else_on_demand(
     finally:
         await device.close()
     assert [e.text for e in events if isinstance(e, SttReceived)] == ["turn on the lamp"]
+
+
+async def test_a_board_can_neither_speak_for_nor_listen_to_another(
+    providers: Providers, tmp_path: Path
+) -> None:
+    import aiomqtt
+
+    async with running_server(providers, tmp_path, mqtt=mqtt_settings(tmp_path)) as server:
+        a = (await _ota(server.http_port, "a0:b7:65:00:00:0a"))["mqtt"]
+        b = (await _ota(server.http_port, "a0:b7:65:00:00:0b"))["mqtt"]
+
+        def client(creds: dict[str, Any]) -> aiomqtt.Client:
+            return aiomqtt.Client(
+                "127.0.0.1",
+                server.mqtt_port,
+                identifier=creds["client_id"],
+                username=creds["username"],
+                password=creds["password"],
+                timeout=scaled(5),
+            )
+
+        async with client(a) as board_a, client(b) as board_b:
+            await board_a.subscribe("#")  # refused by the broker's ACL (SUBACK 0x80)
+            await board_a.publish(b["subscribe_topic"], b'{"type":"system","command":"reboot"}')
+            await board_a.publish(b["publish_topic"], b'{"type":"hello","transport":"udp"}')
+            await board_b.publish(b["publish_topic"], b'{"type":"hello","transport":"udp"}')
+            hello = await asyncio.wait_for(anext(aiter(board_b.messages)), scaled(5))
+            assert json.loads(hello.payload)["type"] == "hello"  # b's own hello, nothing else first
+            await wait_until(lambda: server.sessions == 1, 5, "b's session")
+            gateway = server.mqtt
+            assert gateway is not None
+            await wait_until(
+                lambda: gateway.counts.get("mqtt-wrong-topic", 0) == 2, 5, "both refused"
+            )
+        assert gateway.counts.get("mqtt-subscribe", 0) == 0
