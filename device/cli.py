@@ -1,4 +1,4 @@
-r"""xiaozhi-device: a simulated xiaozhi board (OTA boot, WebSocket, Opus, MCP tools).
+r"""xiaozhi-device: a simulated xiaozhi board (OTA boot, WebSocket or MQTT + UDP, Opus, MCP).
 
 It boots like a board, speaks scripted requests (or your microphone) to a server and reports
 what happened: a live panel, or one JSON event per line with --json. A scripted run ends with
@@ -12,8 +12,10 @@ examples:
   xiaozhi-device --ws-url ws://127.0.0.1:8000/xiaozhi/v1/ --mic --output speaker
       (interactive: Enter = button, w = wake word, p/r = push-to-talk press/release, q = quit)
   xiaozhi-device swarm -n 10 --ws-url ws://127.0.0.1:8000/xiaozhi/v1/ --say "what time is it"
+  xiaozhi-device --ota-url http://127.0.0.1:8003/xiaozhi/ota/ --transport mqtt --udp-loss 0.05 \
+      --say "turn on the lamp"   (MQTT + UDP, as the OTA answer's mqtt section configures it)
 
-exit status: 0 ok, 1 a failed run (the message says what to change), 2 usage, 3 MQTT answer.
+exit status: 0 ok, 1 a failed run (the message says what to change), 2 usage.
 """
 
 from __future__ import annotations
