@@ -195,7 +195,7 @@ class Server:
         )
         await gateway.start()
         self.mqtt, self.mqtt_port, self.udp_port = gateway, gateway.port, gateway.udp_port
-        return MqttOtaOffer(s.mqtt, secret, lambda: gateway.port)
+        return MqttOtaOffer(s.mqtt, secret, lambda: gateway.port, gateway.note_host)
 
     def _transcribe_routes(self) -> Any:
         """The transcription endpoints (server.transcribe) over the shared providers/executor."""

@@ -97,6 +97,8 @@ class MqttGateway:
         self.boards: dict[str, Board] = {}
         self.broker: Broker | None = None
         self.sessions_started = 0
+        self._told_hosts: dict[str, str] = {}
+        """client id → the host its OTA answer named (the UDP ``server`` it is told)."""
 
     @property
     def port(self) -> int:
@@ -153,6 +155,11 @@ class MqttGateway:
                 "MQTT CONNECT refused for %r: not credentials this server issued", client_id
             )
         return ok
+
+    def note_host(self, client_id: str, host: str) -> None:
+        """The OTA answer told this board to reach us at ``host`` (behind NAT or in a container
+        that is the right UDP ``server``, not the address the connection arrived on)."""
+        self._told_hosts[client_id] = host
 
     def publish_topic(self, client_id: str) -> str:
         return topic_for(self.settings.publish_topic, client_id)
@@ -237,7 +244,8 @@ class MqttGateway:
         channel = MqttUdpChannel(session_id, publish, self.udp, link)
         channel.push_text(hello)
         board.channel = channel
-        server = self.settings.public_host or board.local_host or "127.0.0.1"
+        told = self._told_hosts.get(board.client_id)
+        server = self.settings.public_host or told or board.local_host or "127.0.0.1"
         peer = PeerInfo(
             device_id=board.device_id,
             client_id=board.client_id,

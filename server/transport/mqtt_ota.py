@@ -33,8 +33,16 @@ def transport_for(settings: MqttSettings, device_id: str) -> str:
 class MqttOtaOffer:
     """``offer(host, device_id, client_uuid)`` → the ``mqtt`` section, or None (WebSocket)."""
 
-    def __init__(self, settings: MqttSettings, secret: bytes, port: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        secret: bytes,
+        port: Callable[[], int],
+        on_offer: Callable[[str, str], None] | None = None,
+    ) -> None:
+        """``on_offer(client_id, host)``: the host a board was told (its UDP ``server`` later)."""
         self.settings, self.secret, self._port = settings, secret, port
+        self._on_offer = on_offer
         if settings.port == TLS_PORT and settings.broker == "embedded":
             logger.warning(
                 "mqtt.port 8883: boards use TLS on that port, which the embedded broker does not"
@@ -47,8 +55,11 @@ class MqttOtaOffer:
         s = self.settings
         port = s.external_port if s.broker == "external" else self._port()
         credentials = mqtt_credentials.issue(self.secret, device_id, client_uuid)
+        endpoint = s.endpoint or f"{s.public_host or host}:{port}"
+        if self._on_offer is not None:
+            self._on_offer(credentials.client_id, endpoint.rpartition(":")[0] or endpoint)
         return {
-            "endpoint": s.endpoint or f"{s.public_host or host}:{port}",
+            "endpoint": endpoint,
             "client_id": credentials.client_id,
             "username": credentials.username,
             "password": credentials.password,

@@ -41,10 +41,12 @@ def test_ota_offer_per_device_for_a_mixed_fleet() -> None:
     settings = MqttSettings(enabled=True, default_transport="websocket", devices={MAC: "mqtt"})
     assert transport_for(settings, "a0:b7:65:00:00:01") == "websocket"
     assert transport_for(MqttSettings(), MAC) == "websocket"  # MQTT off
-    offer = MqttOtaOffer(settings, SECRET, lambda: 1884)
+    told: list[tuple[str, str]] = []
+    offer = MqttOtaOffer(settings, SECRET, lambda: 1884, lambda c, h: told.append((c, h)))
     assert offer("10.0.0.2", "a0:b7:65:00:00:01", None) is None
     section = offer("10.0.0.2", MAC.upper(), "u-1")
     assert section is not None
+    assert told == [(section["client_id"], "10.0.0.2")]  # the UDP server it will be told
     assert section["endpoint"] == "10.0.0.2:1884" and section["keepalive"] == 240
     assert section["publish_topic"] == f"xiaozhi/up/{section['client_id']}"
     assert creds.verify(SECRET, section["client_id"], section["username"], section["password"])
@@ -154,3 +156,14 @@ async def test_listen_stop_waits_for_audio_still_in_flight() -> None:
     channel.push_audio(b"late frame")  # sent before the stop, arrived after it
     got = [await asyncio.wait_for(channel.recv(), 1) for _ in range(3)]
     assert got == [b"late frame", '{"type":"listen","state":"stop"}', '{"type":"abort"}']
+
+
+async def test_udp_server_is_the_host_the_ota_answer_named(gateway: MqttGateway) -> None:
+    """Behind NAT or in a container the connection's local address is not reachable."""
+    c = creds.issue(SECRET, MAC, None)
+    gateway.note_host(c.client_id, "192.168.1.5")
+    gateway.board_connected(c.client_id, "10.0.0.7:5000", "172.17.0.2")
+    gateway.board_message(c.client_id, gateway.publish_topic(c.client_id), b'{"type":"hello"}')
+    await asyncio.sleep(0)
+    ((_, peer),) = gateway.seen  # type: ignore[attr-defined]
+    assert peer.udp is not None and peer.udp.server == "192.168.1.5"
