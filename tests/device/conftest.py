@@ -43,6 +43,7 @@ class ScriptedServer:
         self.conns: list[Conn] = []
         self.hello: str | None = SERVER_HELLO
         self.before_hello: list[str] = []
+        self.after_hello: list[str] = []
         self.url = ""
         self.changed = asyncio.Event()
         self._encoder = OpusEncoder(24000, 60)
@@ -62,6 +63,8 @@ class ScriptedServer:
                             await ws.send(text)
                         if self.hello is not None:
                             await ws.send(self.hello)
+                        for text in self.after_hello:
+                            await ws.send(text)
                 self.changed.set()
         except ConnectionClosed:
             pass

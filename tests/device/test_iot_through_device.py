@@ -132,3 +132,15 @@ def test_bridge_builds_the_demo_board() -> None:
     assert isinstance(mcp, McpServer) and legacy is None
     mcp, legacy = build_iot(ident, legacy=True, on_event=None)
     assert mcp is None and isinstance(legacy, LegacyIotAdapter)
+
+
+async def test_mcp_request_right_behind_the_hello_is_answered_in_that_session(
+    server: ScriptedServer, make_device: Any
+) -> None:
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    server.after_hello = [json.dumps({"type": "mcp", "payload": init})]
+    ctl = await make_device(mcp=McpServer(demo_board("b", "2.4.2")))
+    await ctl.click()
+    await server.wait(lambda: any('"type":"mcp"' in t for t in server.last.texts))
+    reply = next(t for t in server.last.texts if '"type":"mcp"' in t)
+    assert reply.startswith('{"session_id":"S1","type":"mcp","payload":{"jsonrpc":"2.0","id":1,')
