@@ -15,7 +15,8 @@ The TCP socket is ours (``asyncio.start_server``, handed to the broker as an ``e
 listener): port 0 works, we know the local address each board reached us on (the UDP
 ``server`` it is told), and we enforce the keep-alive, which ``amqtt`` does not (its broker
 ignores read timeouts): a connection silent for 1.5 × its CONNECT keep-alive is closed
-(MQTT 3.1.1 §3.1.2.10), which ends the board's session.
+(MQTT 3.1.1 §3.1.2.10), which ends the board's session, and one that has not authenticated
+within ``CONNECT_TIMEOUT_S`` is closed too (the firmware's own connect timeout is 10 s).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ logger = logging.getLogger(__name__)
 LISTENER = "boards"
 KEEPALIVE_GRACE = 1.5
 """A connection silent for this many keep-alive periods is closed (MQTT 3.1.1)."""
+CONNECT_TIMEOUT_S = 10.0
+"""A TCP connection without an accepted CONNECT by then is closed."""
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Link:
     keepalive_s: float = 0.0
     """From CONNECT (0: none)."""
     last_read_s: float = field(default_factory=time.monotonic)
+    authenticated: bool = False
 
 
 class _TimedReader(StreamReaderAdapter):  # type: ignore[misc]
@@ -89,6 +93,7 @@ class BoardAuthPlugin(BaseAuthPlugin):  # type: ignore[misc]
         link = self.links.get((host, port))
         if link is not None:
             link.keepalive_s = float(session.keep_alive or 0)
+            link.authenticated = True
         local = link.local_host if link is not None else ""
         self.gateway.board_connected(client_id, f"{host}:{port}", local)
         return True
@@ -148,6 +153,7 @@ class EmbeddedBroker:
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self.port = 0
+        self.connect_timeout_s = CONNECT_TIMEOUT_S
 
     async def start(self) -> None:
         for name in ("transitions", "amqtt"):  # per-packet INFO lines otherwise
@@ -195,10 +201,18 @@ class EmbeddedBroker:
             writer.close()
 
     async def _watch(self, link: Link, writer: asyncio.StreamWriter, key: tuple[str, int]) -> None:
-        """Close the connection once it has been silent for 1.5 × its keep-alive."""
+        """Close the connection without CONNECT in time, or silent for 1.5 × its keep-alive."""
+        deadline = time.monotonic() + self.connect_timeout_s
         while True:
             limit = link.keepalive_s * KEEPALIVE_GRACE
-            await asyncio.sleep(max(0.2, min(limit / 4, 5.0)) if limit else 1.0)
+            await asyncio.sleep(max(0.2, min(limit / 4, 5.0)) if limit else 0.2)
+            if link.authenticated and not limit:
+                return  # keep-alive 0: nothing to watch
+            if not link.authenticated and time.monotonic() > deadline:
+                logger.info("MQTT %s:%d sent no accepted CONNECT in time; closing", *key)
+                with contextlib.suppress(Exception):
+                    writer.close()
+                return
             if limit and time.monotonic() - link.last_read_s > limit:
                 logger.info(
                     "MQTT %s:%d silent for %.0f s (keep-alive %.0f s); closing",

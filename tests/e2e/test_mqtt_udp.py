@@ -438,3 +438,14 @@ async def test_a_board_can_neither_speak_for_nor_listen_to_another(
                 lambda: gateway.counts.get("mqtt-wrong-topic", 0) == 2, 5, "both refused"
             )
         assert gateway.counts.get("mqtt-subscribe", 0) == 0
+
+
+async def test_a_connection_without_connect_is_closed(providers: Providers, tmp_path: Path) -> None:
+    from server.transport.mqtt_broker import EmbeddedBroker
+
+    async with running_server(providers, tmp_path, mqtt=mqtt_settings(tmp_path)) as server:
+        assert server.mqtt is not None and isinstance(server.mqtt.broker, EmbeddedBroker)
+        server.mqtt.broker.connect_timeout_s = 0.5  # 10 s in production
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.mqtt_port)
+        assert await asyncio.wait_for(reader.read(), scaled(5)) == b""  # closed, nothing said
+        writer.close()
