@@ -105,6 +105,7 @@ async def test_refused_ports_exit_at_once(state: list[str]) -> None:
     assert ota.result()["code"] == "ota-unreachable"
     ws = await run_cli("--ws-url", f"ws://127.0.0.1:{port}/xiaozhi/v1/", "--say", "hi", *state)
     assert ws.code == 1 and "connection refused" in ws.err
+    assert len(ota.err.strip().splitlines()) == len(ws.err.strip().splitlines()) == 1
     assert ws.result()["code"] == "channel-failed"
     assert ota.seconds < 15 and ws.seconds < 15
 
@@ -132,5 +133,6 @@ async def test_wrong_websocket_path_exits_at_once_not_after_the_mic_timeout(
     run = await run_cli("--ws-url", url, "--say", "hi", *state)
     assert run.code == 1
     assert "404" in run.err and "wrong path" in run.err and "/xiaozhi/v1/" in run.err
+    assert len(run.err.strip().splitlines()) == 1  # one message, said once
     assert run.result()["code"] == "channel-failed"
     assert run.seconds < 15  # the mic timeout is 30 s
