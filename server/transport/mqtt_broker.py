@@ -206,6 +206,7 @@ class EmbeddedBroker:
         while True:
             limit = link.keepalive_s * KEEPALIVE_GRACE
             await asyncio.sleep(max(0.2, min(limit / 4, 5.0)) if limit else 0.2)
+            limit = link.keepalive_s * KEEPALIVE_GRACE  # CONNECT may have arrived meanwhile
             if link.authenticated and not limit:
                 return  # keep-alive 0: nothing to watch
             if not link.authenticated and time.monotonic() > deadline:
