@@ -126,6 +126,27 @@ def test_example_config_loads_with_the_strict_loader() -> None:
     assert settings.websocket.port == 8000 and settings.ota.port == 8003
 
 
+def test_example_config_shows_the_current_defaults() -> None:
+    """config.example.yaml says its values are the defaults: keep it true when a default moves."""
+    import yaml
+
+    from server.config import Settings
+
+    example = yaml.safe_load((REPO_ROOT / "config.example.yaml").read_text(encoding="utf-8"))
+    defaults = Settings().model_dump(mode="json")
+    moved = []
+
+    def compare(part: dict[str, object], default: dict[str, object], path: str) -> None:
+        for key, value in part.items():
+            if isinstance(value, dict):
+                compare(value, default[key], f"{path}{key}.")  # type: ignore[arg-type]
+            elif value != default[key]:
+                moved.append(f"{path}{key}: example {value!r}, default {default[key]!r}")
+
+    compare(example, defaults, "")
+    assert not moved, moved
+
+
 def test_missing_default_model_says_make_setup(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
