@@ -9,11 +9,8 @@
   3, ``transport`` ``udp``) and waits 10 s for a server hello with ``transport`` ``udp`` and a
   valid ``udp`` section (server, port 1–65535, 16-byte hex key and nonce); then a UDP socket is
   connected to it and both sequence counters restart at 0.
-* Uplink: the server's nonce with length/timestamp/sequence patched in, AES-128-CTR with the
-  header as counter (:mod:`protocol.udp`). Downlink: type 0x01, exact length, sequence strictly
-  above the last (old/duplicate dropped, gaps logged); a payload that is not a mono Opus packet
-  of the hello's frame duration is dropped and counted (stricter than the firmware, which would
-  play the noise of a wrong key).
+* The datagrams themselves (AES-128-CTR with the header as counter, sequence rules, the
+  downlink checks) are :class:`device.udp_link.UdpLink`, one per audio channel.
 * :meth:`close` publishes ``goodbye`` with the session id; a server ``goodbye`` carrying the
   current session id closes the audio channel without answering.
 * When MQTT drops, a one-shot timer reconnects after ``reconnect_s`` (60 s) only if the board is
@@ -37,6 +34,7 @@ import aiomqtt
 
 from device.identity import DeviceIdentity
 from device.transport import AudioHandler, ClosedHandler, MessageHandler, ReadyHandler
+from device.udp_link import UdpLink
 from protocol import udp
 from protocol.errors import MessageError
 from protocol.handshake import hello_features
@@ -102,20 +100,27 @@ class MqttChannel:
         self._reader: asyncio.Task[None] | None = None
         self._hello: asyncio.Future[ServerHello] | None = None
         self._udp: asyncio.DatagramTransport | None = None
-        self._keys: udp.UdpKeys | None = None
-        self._held: bytes | None = None
+        self.link: UdpLink | None = None
+        """The current audio channel's datagram logic (from the last server hello)."""
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.local_sequence = 0
-        self.remote = udp.SequenceGuard()
         self.counts: Counter[str] = Counter()
-        """``sent``, ``lost-on-purpose``, ``reordered``, ``received``, ``udp-stale``,
-        ``udp-gap``, ``udp-undecodable``, ``udp-too-short`` … (downlink drops by code)."""
+        """Of every audio channel so far, by code (see :class:`UdpLink`)."""
         self.version = 1
         self.server_sample_rate_hz = 24000
         self.server_frame_duration_ms = 60
         self.error: str | None = None
-        self.key_override: bytes | None = None
+        self._key_override: bytes | None = None
+
+    @property
+    def key_override(self) -> bytes | None:
         """Tests: encrypt/decrypt with this key instead of the server's (a wrong key)."""
+        return self._key_override
+
+    @key_override.setter
+    def key_override(self, key: bytes | None) -> None:
+        self._key_override = key
+        if self.link is not None:
+            self.link.key_override = key
 
     # ------------------------------------------------------------------ MQTT
     @property
@@ -301,60 +306,29 @@ class MqttChannel:
         self.server_frame_duration_ms = (
             params.frame_duration if params and "frame_duration" in given else 60
         )
-        self._keys = keys
-        self.local_sequence, self.remote, self._held = 0, udp.SequenceGuard(), None
+        self.link = UdpLink(
+            keys, loss=self.udp_loss, reorder=self.udp_reorder, rng=self._rng, counts=self.counts
+        )
+        self.link.key_override = self._key_override
         if self._hello is not None and not self._hello.done():
             self._hello.set_result(msg)
 
-    def _crypto_keys(self) -> udp.UdpKeys | None:
-        if self._keys is None or self.key_override is None:
-            return self._keys
-        return udp.UdpKeys(self.key_override, self._keys.nonce)
-
     def _datagram(self, data: bytes) -> None:
-        keys = self._crypto_keys()
-        if keys is None:
+        if self.link is None:
             return
-        try:
-            header = udp.parse(data)
-        except udp.UdpPacketError as exc:
-            self.counts[exc.code] += 1
-            return
-        verdict = self.remote.accept(header.sequence)
-        if verdict is udp.Verdict.STALE:
-            self.counts["udp-stale"] += 1
-            return
-        if verdict is udp.Verdict.GAP:
-            self.counts["udp-gap"] += 1
-        payload = udp.open_payload(keys, data)
-        if udp.opus_duration_ms(payload) != self.server_frame_duration_ms:
-            self.counts["udp-undecodable"] += 1
-            return
-        self.counts["received"] += 1
-        self._on_audio(payload)
+        payload = self.link.downlink(data, self.server_frame_duration_ms)
+        if payload is not None:
+            self._on_audio(payload)
 
     async def send_json(self, message: WireModel | str) -> bool:
         text = message if isinstance(message, str) else encode_message(message)
         return await self._publish(text)
 
     async def send_audio(self, packet: bytes) -> bool:
-        keys, transport = self._crypto_keys(), self._udp
-        if keys is None or transport is None:
+        link, transport = self.link, self._udp
+        if link is None or transport is None:
             return False
-        self.local_sequence += 1
-        datagram = udp.seal(keys, packet, sequence=self.local_sequence)
-        self.counts["sent"] += 1
-        if self._rng.random() < self.udp_loss:
-            self.counts["lost-on-purpose"] += 1
-            return True
-        if self._held is not None:
-            transport.sendto(datagram)
-            transport.sendto(self._held)  # the older one arrives late
-            self._held = None
-            self.counts["reordered"] += 1
-        elif self._rng.random() < self.udp_reorder:
-            self._held = datagram
-        else:
+        for datagram in link.uplink(packet):
             transport.sendto(datagram)
         return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from typing import Any
@@ -75,3 +76,20 @@ def test_wrong_key_decodes_nothing_and_counts_it() -> None:
         ch._datagram(udp.seal(KEYS, packet, sequence=seq))
     assert len(audio) <= 3  # random bytes rarely look like 60 ms mono Opus
     assert ch.counts["udp-undecodable"] >= 27
+
+
+def test_uplink_numbers_from_one_and_loses_or_delays_on_purpose() -> None:
+    from device.udp_link import UdpLink
+
+    exact = UdpLink(KEYS)
+    sent = [d for p in opus(3) for d in exact.uplink(p)]
+    assert [udp.parse(d).sequence for d in sent] == [1, 2, 3]
+    assert udp.open_payload(KEYS, sent[0])[:1] == opus(1)[0][:1]
+
+    lossy = UdpLink(KEYS, loss=0.2, reorder=0.2)
+    order = [udp.parse(d).sequence for p in opus(200) for d in lossy.uplink(p)]
+    c = lossy.counts
+    assert c["sent"] == 200 and c["lost-on-purpose"] > 10 and c["reordered"] > 10
+    assert len(order) == 200 - c["lost-on-purpose"] - (1 if lossy._held else 0)
+    late = sum(1 for a, b in itertools.pairwise(order) if b < a)
+    assert late == c["reordered"]  # each delayed datagram arrives right after a newer one
