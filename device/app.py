@@ -192,7 +192,7 @@ class Device:
         )
         c.channel = channel  # type: ignore[assignment]
         if not await channel.connect():  # the firmware boots on; a chat reconnects on demand
-            logger.error("MQTT: %s", channel.error)
+            logger.warning("MQTT at boot: %s", channel.error)
 
     async def close(self) -> None:
         shutdown = getattr(self.controller.channel, "shutdown", None)

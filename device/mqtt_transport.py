@@ -160,7 +160,7 @@ class MqttChannel:
             await client.__aenter__()
         except aiomqtt.MqttError as exc:
             self.error = f"cannot connect to MQTT {host}:{port}: {exc}"
-            logger.error("%s", self.error)
+            logger.info("%s", self.error)  # reported once, by whoever drives the board
             return False
         self._mqtt = client
         self._cancel_reconnect()
@@ -279,7 +279,7 @@ class MqttChannel:
             )
         except (TimeoutError, ConnectionError, OSError) as exc:
             self.error = "server timeout" if isinstance(exc, TimeoutError) else str(exc)
-            logger.error("no audio channel: %s", self.error)
+            logger.info("no audio channel: %s", self.error)
             self._close_udp()
             return False
         logger.info("audio channel open, session %r", self.identity.session_id)
