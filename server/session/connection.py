@@ -19,15 +19,14 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from protocol.errors import MessageError
 from protocol.messages import (
     DeviceMcp,
     IotDescriptors,
     IotStates,
-    UdpParams,
     WireModel,
     decode_device_message,
     encode_message,
@@ -40,58 +39,19 @@ from server.pipeline.speech_out import Downlink, Reply
 from server.providers.base import DialogueContext
 from server.security.flood import POLICY_VIOLATION, UplinkGate, Verdict
 from server.session import events as ev
+from server.session.channel import Channel, ChannelClosed, PeerInfo, SessionLog
 from server.session.core import CoreSettings, Phase, SessionCore
 from server.session.deps import SessionDeps
 from server.session.inbox import Inbox
 from server.session.ledger import TurnLedger
+from server.session.reply_tasks import ReplyTasks
 from server.session.tools import DeviceTools
+
+__all__ = ["Channel", "ChannelClosed", "Connection", "PeerInfo", "SessionLog"]
 
 logger = logging.getLogger(__name__)
 CLOSE_WAIT_S = 1.0
 """Longest we wait for the peer to answer our Close frame (s)."""
-
-
-class ChannelClosed(Exception):
-    """The peer went away (close frame or plain TCP drop)."""
-
-
-class Channel(Protocol):
-    """A message socket: ``recv`` returns ``str`` (text) or ``bytes`` (binary)."""
-
-    async def recv(self) -> str | bytes: ...
-
-    async def send(self, data: str | bytes) -> None: ...
-
-    async def close(self, code: int, reason: str) -> None: ...
-
-
-@dataclass
-class PeerInfo:
-    """What the handshake told us (headers or query parameters)."""
-
-    device_id: str = ""
-    client_id: str = ""
-    protocol_version: int | None = None
-    remote: str = ""
-    transport: str = "websocket"
-    """``udp`` for an MQTT + UDP session (its hello then carries ``udp``)."""
-    udp: UdpParams | None = None
-    session_id: str = ""
-    """Chosen by the transport (MQTT needs it for ``goodbye``); empty: a new UUID."""
-
-
-class SessionLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Prefixes every line with ``[session device]``."""
-
-    def process(self, msg: object, kwargs: object) -> tuple[str, object]:  # type: ignore[override]
-        extra = self.extra or {}
-        return f"[{extra.get('session_id')} {extra.get('device_id') or '-'}] {msg}", kwargs
-
-
-@dataclass
-class _ActiveReply:
-    task: asyncio.Task[None]
-    ledger: TurnLedger
 
 
 @dataclass
@@ -99,7 +59,6 @@ class _Tasks:
     reader: asyncio.Task[None] | None = None
     speech_in: asyncio.Task[None] | None = None
     player: asyncio.Task[None] | None = None
-    replies: dict[int, _ActiveReply] = field(default_factory=dict)
 
 
 class Connection:
@@ -132,6 +91,7 @@ class Connection:
         """Audio faster than real time is dropped, text floods close (server.security.flood)."""
         self._timers: dict[str, float] = {}
         self._tasks = _Tasks()
+        self._replies = ReplyTasks(self.inbox.post, deps.metrics, self.log)
         self._history: list[dict[str, Any]] = []
         self._tools = DeviceTools(
             self._send, call_timeout_s=s.dialogue.tool_call_timeout_s, log=self.log
@@ -265,9 +225,9 @@ class Connection:
             case ev.StartReply():
                 self._start_reply(action)
             case ev.CancelReply(turn_id=turn_id):
-                self._cancel_reply(turn_id)
+                self._replies.cancel(turn_id)
             case ev.ReplyFinished(turn_id=turn_id, completed=completed):
-                self._finish_reply(turn_id, completed)
+                self._replies.finish(turn_id, completed, self._player.forget(turn_id))
             case ev.SetTimer(name=name, at_s=at_s):
                 self._timers[name] = at_s
             case ev.CancelTimer(name=name):
@@ -344,37 +304,7 @@ class Connection:
         reply = Reply(
             start.turn_id, self._deps, downlink, context, ledger, self.inbox.post, self.log
         )
-        task = asyncio.create_task(self._produce(reply, start.text, start.fixed))
-        self._tasks.replies[start.turn_id] = _ActiveReply(task, ledger)
-
-    async def _produce(self, reply: Reply, text: str, fixed: bool) -> None:
-        try:
-            await reply.run(text, fixed=fixed)
-        except asyncio.CancelledError:
-            raise
-        except BaseException as exc:  # ExceptionGroup from the task group, or a plain error
-            self.log.error("reply %d failed", reply.turn_id, exc_info=exc)
-            self.inbox.post(ev.ReplyFailed(reply.turn_id, ErrorCode.TURN_FAILED, time.monotonic()))
-
-    def _cancel_reply(self, turn_id: int) -> None:
-        active = self._tasks.replies.get(turn_id)
-        if active is not None and not active.task.done():
-            active.task.cancel()
-        self.log.info("turn %d cancelled", turn_id)
-
-    def _finish_reply(self, turn_id: int, completed: bool) -> None:
-        active = self._tasks.replies.pop(turn_id, None)
-        frames = self._player.forget(turn_id)
-        if active is None:
-            return
-        if not active.task.done():
-            active.task.cancel()
-        ledger = active.ledger
-        ledger.cancelled = not completed
-        self.log.info("%s frames=%d", ledger.summary(), frames)
-        if completed:
-            ledger.observe(self._deps.metrics)
-            self._deps.metrics.turn_completed()
+        self._replies.start(reply, start.text, start.fixed)
 
     # ------------------------------------------------------------------ outbound
 
@@ -403,12 +333,11 @@ class Connection:
     async def _shutdown(self) -> None:
         t = self._tasks
         tasks = [x for x in (t.reader, t.speech_in, t.player) if x is not None]
-        tasks += [r.task for r in t.replies.values()]
+        await self._replies.close()
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        t.replies.clear()
         await self._tools.close()
         await self._speech_in.close()
