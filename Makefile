@@ -80,13 +80,13 @@ $(SPEECH_STAMP): requirements/models.txt requirements/models-zh.txt $(VENV)/.ins
 
 # --- Long robustness runs (not part of `make test`; README "Reliability and security") ---------
 # fuzz: the socket fuzzer of tests/e2e/test_fuzz.py for FUZZ_SECONDS with a fresh seed (printed;
-# XIAOZHI_FUZZ_SEED=N repeats a run), figures in bench/results/fuzz.json.
+# FUZZ_SEED=N repeats a run), figures in bench/results/fuzz.json.
 # soak: ≥ 1,000 turns over 5 simulated boards (bench/soak.py), figures in bench/results/soak.json.
 .PHONY: fuzz soak
 FUZZ_SECONDS ?= 300
 fuzz: setup
-	XIAOZHI_FUZZ_SECONDS=$(FUZZ_SECONDS) XIAOZHI_FUZZ_SEED=$${XIAOZHI_FUZZ_SEED:-$$RANDOM} \
-	XIAOZHI_FUZZ_REPORT=bench/results/fuzz.json \
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_SEED=$${FUZZ_SEED:-$$RANDOM} \
+	FUZZ_REPORT=bench/results/fuzz.json \
 	  $(BIN)/python -m pytest tests/e2e/test_fuzz.py -s -q --timeout=0
 
 soak: setup

@@ -1,7 +1,7 @@
 """A bounded socket fuzzer against every WebSocket endpoint and the HTTP side, with a normal
 session talking beside it.
 
-Seeded (``XIAOZHI_FUZZ_SEED``, printed) and time-boxed (``XIAOZHI_FUZZ_SECONDS``: 20 s in the test
+Seeded (``FUZZ_SEED``, printed) and time-boxed (``FUZZ_SECONDS``: 20 s in the test
 suite, ``make fuzz`` runs longer). Inputs come from :mod:`tests.e2e.fuzz_inputs`. Invariants:
 
 * the server never crashes and logs no error from its own code (no traceback);
@@ -41,8 +41,8 @@ from tests.timing import scaled
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-FUZZ_SECONDS = float(os.environ.get("XIAOZHI_FUZZ_SECONDS", "20"))
-SEED = int(os.environ.get("XIAOZHI_FUZZ_SEED", "1717"))
+FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS", "20"))
+SEED = int(os.environ.get("FUZZ_SEED", "1717"))
 WORKERS = 5
 MAX_MESSAGE_BYTES = 16 * 1024
 JWT_KEY = "fuzz-key-0123456789abcdef0123456789"
@@ -309,7 +309,7 @@ async def test_fuzzer_against_every_endpoint_beside_a_normal_session(
             print(f"  {key}: {dict(outcomes[key])}")
         print(f"  http statuses: {dict(collections.Counter(statuses))}")
         print(f"  normal session beside: {len(heard)} turns, heard {sorted(set(heard))}")
-        report = os.environ.get("XIAOZHI_FUZZ_REPORT")
+        report = os.environ.get("FUZZ_REPORT")
         if report:  # make fuzz: the figures of the README table
             figures = {
                 "seed": SEED,
