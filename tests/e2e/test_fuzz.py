@@ -157,8 +157,9 @@ async def run_case(case: Case, port: int, path: str, rng: random.Random) -> str:
             data = await asyncio.wait_for(reader.read(), scaled(10))
             return DROPPED if b"101" not in data else "open"
         extra: dict[str, str] = {}
-        if path == "/ws/asr":
-            extra["Sec-WebSocket-Protocol"] = "asr-protocol-v1"
+        if path in ("/ws/asr", "/ws/record"):
+            if path == "/ws/asr":
+                extra["Sec-WebSocket-Protocol"] = "asr-protocol-v1"
             claims = {"sub": "fuzz", "exp": int(time.time()) + 600}
             extra["Authorization"] = "Bearer " + encode_hs256(claims, JWT_KEY)
         writer.write(_upgrade(path, extra))
@@ -256,7 +257,11 @@ async def test_fuzzer_against_every_endpoint_beside_a_normal_session(
     sections = {
         "websocket": {"max_message_bytes": MAX_MESSAGE_BYTES, "hello_timeout_s": 3.0},
         "security": {"limits": {"handshake_timeout_s": 1.0}},
-        "transcribe": {"jwt_keys": [JWT_KEY], "resume_window_s": 1.0},
+        "transcribe": {
+            "jwt_keys": [JWT_KEY],
+            "resume_window_s": 1.0,
+            "recordings": {"enabled": True, "dir": tmp_path / "recordings"},
+        },
     }
     encoder = OpusEncoder(16000, 60, complexity=0, dtx=True)
     opus = [encoder.encode(f) for f in split_frames(speech("what can you do", "flite"), 960)]
