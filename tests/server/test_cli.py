@@ -126,7 +126,10 @@ def _banner(tmp_path: Path, **env: str) -> tuple[list[str], str]:
 
 @pytest.mark.e2e
 def test_banner_warns_when_free_text_has_nothing_to_answer_it(tmp_path: Path) -> None:
-    lines, err = _banner(tmp_path, XIAOZHI_ASR__MODE="lm")
+    lines, err = _banner(
+        tmp_path, XIAOZHI_ASR__PROVIDER="pocketsphinx", XIAOZHI_ASR__MODE="lm",
+        XIAOZHI_TTS__PROVIDER="flite",
+    )  # fmt: skip
     warnings = [line for line in lines if line.startswith("warning:")]
     assert len(warnings) == 1 and "recognises free text" in warnings[0], lines
     assert "local dialogue only answers its commands" in warnings[0]
@@ -143,7 +146,9 @@ def test_banner_warns_when_the_llm_is_unreachable(tmp_path: Path) -> None:
         tmp_path,
         XIAOZHI_DIALOGUE__PROVIDER="openai",
         XIAOZHI_DIALOGUE__OPENAI__BASE_URL=f"http://127.0.0.1:{dead}/v1",
+        XIAOZHI_ASR__PROVIDER="pocketsphinx",
         XIAOZHI_ASR__MODE="lm",
+        XIAOZHI_TTS__PROVIDER="flite",
     )
     warnings = [line for line in lines if "not reachable" in line]
     assert len(warnings) == 1 and warnings[0].startswith("warning: the openai LLM at"), lines

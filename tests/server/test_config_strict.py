@@ -81,6 +81,7 @@ def test_unknown_voice_is_an_error_listing_the_voices(
     voices = flite_voices()
     if not voices:
         pytest.skip("flite is not installed (make setup installs it)")
+    monkeypatch.setenv("XIAOZHI_TTS__PROVIDER", "flite")
     monkeypatch.setenv("XIAOZHI_TTS__VOICE", "nosuchvoice")
     assert main([]) == 2
     err = capsys.readouterr().err.strip()
