@@ -31,6 +31,7 @@ from server.providers.chain import check_chain
 from server.providers.dialogue.fallback import build_dialogue
 from server.session.connection import Channel, Connection, PeerInfo
 from server.session.deps import SessionDeps
+from server.storage import open_storage
 from server.transport.websocket import WebSocketServer
 
 if TYPE_CHECKING:
@@ -158,7 +159,7 @@ class Server:
             await self._ws.start()
             self.ws_port = self._ws.port
             mqtt_offer = await self._start_mqtt() if settings.mqtt.enabled else None
-            self._registry = DeviceRegistry(settings.ota.db_path)
+            self._registry = await open_storage(settings.storage_url, settings.ota.db_path)
             self._http = await start_http(
                 settings,
                 self._registry,

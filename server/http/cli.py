@@ -101,12 +101,14 @@ def run_devices_command(argv: list[str], settings: Settings) -> int:
     except SystemExit as exc:
         return int(exc.code or 0)
     path = settings.ota.db_path
-    if args.action == "list" and not path.exists():
+    if args.action == "list" and not settings.storage_url and not path.exists():
         print(f"no devices recorded yet ({path} does not exist)")
         return 0
 
     async def main() -> int:
-        registry = DeviceRegistry(path)
+        from server.storage import open_storage  # PostgreSQL when storage_url is set
+
+        registry = await open_storage(settings.storage_url, path)
         try:
             if args.action == "list":
                 return await _list(registry)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from server.devices import DeviceRecord, normalise_code, normalise_device_id
+from server.devices import DeviceRecord, DeviceRegistry, normalise_code, normalise_device_id
 from server.storage.errors import DuplicateKey
 from server.storage.runners import PostgresRunner, SqliteRunner, SqlRunner
 
@@ -77,10 +77,13 @@ class TranscriptionState:
     updated_s: float = 0.0
 
 
-class Storage:
-    """The shared store over one :class:`SqlRunner`; open with :func:`open_storage`."""
+class Storage(DeviceRegistry):
+    """The shared store over one :class:`SqlRunner`; open with :func:`open_storage`.
 
-    def __init__(self, runner: SqlRunner) -> None:
+    A :class:`~server.devices.DeviceRegistry` (every public method overridden), so the OTA,
+    activation, dashboard and CLI code that takes a registry takes the store unchanged."""
+
+    def __init__(self, runner: SqlRunner) -> None:  # the base's SQLite thread is not wanted
         self.runner = runner
         self.schema_version = 0
 
@@ -153,7 +156,7 @@ class Storage:
             return str(row[0]), str(row[1])
         raise RuntimeError("no free activation code: too many devices pending")
 
-    async def _mark_bound(self, where: str, arg: str) -> DeviceRecord | None:
+    async def _bind_where(self, where: str, arg: str) -> DeviceRecord | None:
         row = await self.runner.fetchone(f"SELECT device_id FROM devices WHERE {where}", (arg,))
         if row is None:
             return None
@@ -170,11 +173,11 @@ class Storage:
         digits = normalise_code(code)
         if len(digits) != 6:
             return None
-        return await self._mark_bound("activation_code = ?", digits)
+        return await self._bind_where("activation_code = ?", digits)
 
     async def bind_device(self, device_id: str) -> DeviceRecord | None:
         """Bind a seen device directly (auto-bind, verified HMAC); None if unknown."""
-        return await self._mark_bound("device_id = ?", normalise_device_id(device_id))
+        return await self._bind_where("device_id = ?", normalise_device_id(device_id))
 
     async def is_bound(self, device_id: str) -> bool:
         record = await self.get(device_id)
@@ -242,7 +245,7 @@ class Storage:
                 float(r[4]),
                 str(r[5]),
                 json.loads(r[6]),
-            )  # fmt: skip
+            )
             for r in rows
         ]
 
