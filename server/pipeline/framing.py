@@ -1,8 +1,8 @@
 """Downlink framing of one reply: TTS audio pieces in, exactly-frame-sized Opus packets out.
 
 Pieces may come at any length and at the engine's native rate (a streaming voice yields its audio
-as it arrives): they are resampled with one continuous soxr stream per sentence (no clicks at
-piece boundaries), cut into frames of the downlink's duration carrying the remainder over, Opus
+as it arrives; a mixed-language sentence may change voice and rate): they are resampled with one
+continuous soxr stream per voice run (no clicks at piece boundaries), cut into frames of the downlink's duration carrying the remainder over, Opus
 encoded with the reply's one encoder and framed per the binary protocol version.
 """
 
@@ -52,15 +52,20 @@ class SentenceFramer:
 
     def _resample(self, pcm: Pcm, rate_hz: int, *, last: bool) -> Pcm:
         pcm = np.asarray(pcm, dtype=np.int16)
+        head = np.zeros(0, dtype=np.int16)
+        if self._resampler is not None and rate_hz != self._source_rate and not last:
+            # a voice change mid-sentence (mixed-language text): drain the old stream first
+            head = np.asarray(self._resampler.resample_chunk(head, last=True), dtype=np.int16)
+            self._resampler = self._source_rate = None
         if rate_hz == self._rate:
-            return pcm
+            return np.concatenate((head, pcm)) if head.size else pcm
         if self._resampler is None:
             import soxr
 
             self._resampler = soxr.ResampleStream(rate_hz, self._rate, 1, dtype="int16")
             self._source_rate = rate_hz
-        out = self._resampler.resample_chunk(pcm, last=last)
-        return np.asarray(out, dtype=np.int16)
+        out = np.asarray(self._resampler.resample_chunk(pcm, last=last), dtype=np.int16)
+        return np.concatenate((head, out)) if head.size else out
 
     def _cut(self, *, final: bool) -> list[bytes]:
         n = self._samples

@@ -11,6 +11,7 @@ own JWT (:mod:`server.security.auth`). Every refusal is counted by code on ``/me
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -71,10 +72,12 @@ class HandshakeGuard:
             )
             response.headers["Retry-After"] = str(int(left) + 1)
             return response
+        limits = self.settings.limits
+        exempt = not limits.limit_loopback and _is_loopback(ip)
         refusal = over_connection_limits(
             ip,
             (host_of(c.remote_address) for c in open_connections),
-            per_ip=self.settings.limits.max_connections_per_ip,
+            per_ip=self._max_connections if exempt else limits.max_connections_per_ip,
             total=self._max_connections,
         )
         if refusal is not None:
@@ -119,3 +122,10 @@ class HandshakeGuard:
         sent = connection.protocol.close_sent
         if MESSAGE_TOO_BIG in (connection.close_code, sent.code if sent else None):
             self._count("message-too-big")
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False

@@ -51,6 +51,10 @@ class LimitSettings(_Section):
 
     max_connections_per_ip: int = Field(default=64, ge=1)
     """Open sockets (handshaking included) from one IP beyond which handshakes get HTTP 503."""
+    limit_loopback: bool = False
+    """Count loopback peers (127.0.0.0/8, ::1) against ``max_connections_per_ip`` too. Off by
+    default: behind a reverse proxy on the same machine (nginx) every board arrives from
+    127.0.0.1, and local load tools open hundreds of sockets; the total limit still applies."""
     handshake_timeout_s: float = Field(default=10.0, gt=0)
     """A client that has not finished the WebSocket handshake by then is dropped (slow or silent
     TCP clients, half-open connections)."""

@@ -198,7 +198,7 @@ async def test_failed_logins_lock_the_ip_out_with_429(providers: Providers, tmp_
 async def test_connection_limits_per_ip_and_in_total_give_503(
     providers: Providers, tmp_path: Path
 ) -> None:
-    security = {"limits": {"max_connections_per_ip": 2}}
+    security = {"limits": {"max_connections_per_ip": 2, "limit_loopback": True}}
     async with running_server(providers, tmp_path, security=security) as srv:
         async with device(srv, wait_tools=False), device(srv, wait_tools=False):
             with pytest.raises(HandshakeRejected) as rejected:

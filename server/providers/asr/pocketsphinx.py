@@ -94,10 +94,11 @@ class PocketsphinxAsr:
     sample_rate_hz = SAMPLE_RATE_HZ
 
     def __init__(self, settings: AsrSettings, *, acquire_timeout_s: float = 10.0) -> None:
-        if not settings.language.lower().startswith("en"):
+        language = settings.language.lower()
+        if not (language.startswith("en") or language == "auto"):
             raise ProviderUnavailable(
                 f"pocketsphinx here recognises English only, not {settings.language!r}; "
-                "use the sherpa provider with a model for that language"
+                "use the twopass or whisper provider (English and Mandarin, docs/speech.md)"
             )
         try:
             import pocketsphinx

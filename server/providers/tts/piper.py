@@ -127,7 +127,7 @@ class PiperTts:
         self.sample_rate_hz = int(config["audio"]["sample_rate"])
         family = str(config.get("language", {}).get("family", "en"))
         self.capabilities = TtsCapabilities(
-            languages=frozenset({family}), sample_rate_hz=self.sample_rate_hz
+            languages=frozenset({family}), sample_rate_hz=self.sample_rate_hz, streaming=True
         )
         self.speed = settings.speed
         self._num_threads = settings.num_threads
@@ -181,7 +181,9 @@ class PiperTts:
             )
         return SpeechAudio(pcm=pcm, sample_rate_hz=self.sample_rate_hz)
 
-    async def stream(self, text: str, *, language: str | None = None) -> AsyncIterator[SpeechAudio]:
+    async def synthesize_stream(
+        self, text: str, *, language: str | None = None
+    ) -> AsyncIterator[SpeechAudio]:
         """Audio clause by clause (the first one early)."""
         for clause in clauses(check_text(text)):
             yield await self._one(clause)

@@ -80,7 +80,9 @@ class RoutingTts:
                 )
                 self.engines[lang] = registry.TTS.create(fallback, settings)
         rate = int(self.engines["en"].capabilities.sample_rate_hz)
-        self.capabilities = TtsCapabilities(languages=frozenset(self.engines), sample_rate_hz=rate)
+        self.capabilities = TtsCapabilities(
+            languages=frozenset(self.engines), sample_rate_hz=rate, streaming=True
+        )
 
     def engine_for(self, language: str) -> Any:
         return self.engines.get(language, self.engines["en"])
@@ -96,7 +98,9 @@ class RoutingTts:
         pcm = np.concatenate([resample(p.pcm, p.sample_rate_hz, rate) for p in parts])
         return SpeechAudio(pcm=pcm, sample_rate_hz=rate)
 
-    async def stream(self, text: str, *, language: str | None = None) -> AsyncIterator[SpeechAudio]:
+    async def synthesize_stream(
+        self, text: str, *, language: str | None = None
+    ) -> AsyncIterator[SpeechAudio]:
         """Clause by clause, so the first clause plays while the rest is synthesised."""
         for clause in clauses(check_text(text)):
             yield await self._speak(clause, language)

