@@ -27,8 +27,9 @@ async def mock() -> AsyncIterator[MockAi]:
     await service.stop()
 
 
-def provider(base_url: str, **openai: object) -> OpenAIAsr:
-    return OpenAIAsr(AsrSettings(openai=OpenAIAsrSettings(base_url=base_url, **openai)))
+def provider(base_url: str, *, language: str = "en-US", **openai: object) -> OpenAIAsr:
+    settings = OpenAIAsrSettings(base_url=base_url, **openai)
+    return OpenAIAsr(AsrSettings(language=language, openai=settings))
 
 
 def tone(seconds: float) -> np.ndarray:
