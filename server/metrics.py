@@ -9,6 +9,8 @@ for a dashboard).
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Final
 
@@ -61,6 +63,9 @@ LATENCY_BUCKETS_S: Final[tuple[float, ...]] = (
     10.0,
 )
 
+RECENT_TURNS: Final = 50
+"""Completed turns kept for the dashboard (``ServerMetrics.recent_turns``)."""
+
 CONTENT_TYPE: Final[str] = CONTENT_TYPE_LATEST
 """HTTP Content-Type of :meth:`ServerMetrics.render` output."""
 
@@ -101,6 +106,8 @@ class ServerMetrics:
             registry=self.registry,
         )
         self._open = 0
+        self.recent_turns: deque[dict[str, object]] = deque(maxlen=RECENT_TURNS)
+        """The last turns' stage durations (s), newest last: the dashboard's breakdown chart."""
         for stage in STAGES:  # expose every stage with zero counts from the start
             self._latency.labels(stage=stage)
 
@@ -158,6 +165,12 @@ class ServerMetrics:
             logger.debug("ignoring negative latency %.4f s for stage %s", seconds, stage)
             return
         self._latency.labels(stage=stage).observe(seconds)
+
+    def turn_observed(self, turn_id: int, durations: dict[str, float]) -> None:
+        """Keep one completed turn's stage durations (s) for the dashboard (a bounded ring)."""
+        self.recent_turns.append(
+            {"turn_id": turn_id, "at": time.time(), "stages": dict(durations)}
+        )
 
     @property
     def connections(self) -> int:

@@ -21,6 +21,7 @@ from server.config import Settings
 from server.devices import DeviceRegistry
 from server.http.index import index_handler
 from server.http.ota import MqttOffer, OtaHandlers
+from server.http.pages import add_page_routes
 from server.http.recordings import add_recording_routes
 from server.metrics import CONTENT_TYPE, ServerMetrics
 from server.security.auth import DeviceTokens
@@ -90,6 +91,7 @@ def create_http_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_view)
     add_recording_routes(app, settings)  # /recordings (server/http/recordings.py)
+    add_page_routes(app, settings, registry, metrics, websocket_port=websocket_port, health=health)
     if "/" not in ota_paths:
         app.router.add_get("/", index_handler(settings, websocket_port))
     return app

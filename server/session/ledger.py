@@ -79,3 +79,4 @@ class TurnLedger:
     def observe(self, metrics: ServerMetrics) -> None:
         for name, value in self.durations().items():
             metrics.observe_stage(name, value)
+        metrics.turn_observed(self.turn_id, self.durations())  # the dashboard's recent turns

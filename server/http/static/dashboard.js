@@ -1,0 +1,83 @@
+// Dashboard: /api/dashboard drawn as inline SVG (no chart library).
+import { escapeHtml, notice } from "/static/common.js";
+
+const $ = (id) => document.getElementById(id);
+const STAGES = [
+  ["vad_hangover", "speech end → end detected", "#7aa6e0"],
+  ["asr_finalise", "end detected → transcript", "#e0a33a"],
+  ["first_frame_sent", "transcript → first audio frame", "#4caf7a"],
+];
+const ms = (s) => `${Math.round(s * 1000)} ms`;
+
+function histogram(h) {
+  const svg = $("histogram");
+  const buckets = h.buckets.filter((b) => b.le !== null || b.count > 0);
+  const max = Math.max(1, ...buckets.map((b) => b.count));
+  const w = 400 / Math.max(1, buckets.length);
+  let out = "";
+  buckets.forEach((b, i) => {
+    const height = (b.count / max) * 130;
+    const label = b.le === null ? "more" : b.le < 1 ? `${b.le * 1000}` : `${b.le}s`;
+    out += `<rect x="${i * w + 2}" y="${150 - height}" width="${w - 4}" height="${height}" fill="#0b62c4"><title>≤ ${label}: ${b.count}</title></rect>`;
+    if (b.count) out += `<text x="${i * w + w / 2}" y="${145 - height}" font-size="10" text-anchor="middle">${b.count}</text>`;
+    if (i % 2 === 0) out += `<text x="${i * w + w / 2}" y="166" font-size="9" text-anchor="middle" fill="#5b6570">${label}</text>`;
+  });
+  out += `<text x="0" y="178" font-size="10" fill="#5b6570">upper bound (ms unless marked s) · ${h.count} turns${h.count ? `, mean ${ms(h.sum_s / h.count)}` : ""}</text>`;
+  svg.innerHTML = out;
+}
+
+function breakdown(turns) {
+  const svg = $("breakdown");
+  if (!turns.length) { svg.innerHTML = `<text x="10" y="30" font-size="14" fill="#5b6570">No turns yet.</text>`; return; }
+  const total = (t) => STAGES.reduce((n, [k]) => n + (t.stages[k] || 0), 0);
+  const max = Math.max(0.001, ...turns.map(total));
+  const barH = Math.min(24, 200 / turns.length - 3);
+  let out = "";
+  turns.forEach((t, i) => {
+    let x = 90;
+    const y = i * (barH + 3) + 4;
+    out += `<text x="0" y="${y + barH * 0.75}" font-size="11">turn ${t.turn_id}</text>`;
+    for (const [key, label, color] of STAGES) {
+      const v = t.stages[key] || 0;
+      const width = (v / max) * 640;
+      out += `<rect class="stage" data-stage="${key}" x="${x}" y="${y}" width="${width}" height="${barH}" fill="${color}"><title>${label}: ${ms(v)}</title></rect>`;
+      x += width;
+    }
+    out += `<text x="${x + 4}" y="${y + barH * 0.75}" font-size="11">${ms(total(t))}</text>`;
+  });
+  svg.setAttribute("viewBox", `0 0 800 ${turns.length * (barH + 3) + 8}`);
+  svg.innerHTML = out;
+  $("legend").innerHTML = STAGES.map(([, label, color]) => `<span style="color:${color}">■</span> ${escapeHtml(label)}`).join(" &nbsp; ");
+}
+
+function table(id, rows) {
+  const body = $(id);
+  body.textContent = "";
+  for (const cells of rows) {
+    const tr = body.insertRow();
+    for (const c of cells) tr.insertCell().textContent = c;
+  }
+}
+
+async function refresh() {
+  try {
+    const r = await fetch("/api/dashboard");
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    const d = await r.json();
+    $("sessions").textContent = d.sessions + (d.mqtt ? ` (+${d.mqtt.boards} MQTT)` : "");
+    $("turns").textContent = d.turns;
+    $("status").textContent = d.status;
+    $("providers").textContent = Object.entries(d.providers || {}).map(([k, v]) => `${k}: ${v}`).join(" · ");
+    histogram(d.latency);
+    breakdown(d.recent_turns.slice(-10));
+    table("devices", d.devices.map((x) => [x.device_id, x.board || "", x.firmware || "", new Date(x.last_seen * 1000).toLocaleString()]));
+    const errors = Object.entries(d.errors).sort((a, b) => b[1] - a[1]);
+    table("errors", errors.length ? errors : [["none", "0"]]);
+    notice("");
+    document.body.dataset.loaded = String(Date.now());
+  } catch (err) { notice(`Could not load the dashboard: ${err.message}`); }
+}
+
+refresh();
+setInterval(() => $("auto").checked && refresh(), 2000);
+document.body.dataset.ready = "1";
