@@ -139,6 +139,16 @@ def _parser() -> argparse.ArgumentParser:
         type=str.upper,
         help="log verbosity on stderr, overrides log_level (default INFO)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="?",
+        const=0,
+        metavar="N",
+        help="run N full servers as child processes, worker i on WebSocket port PORT+i and HTTP "
+        "port HTTP_PORT+i (put nginx in front: deploy/nginx/); a worker that dies is restarted; "
+        "without N (or 0): one per core; without the flag: one server in this process",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, (help_text, epilog) in COMMAND_HELP.items():
         delegated = name in DELEGATED
@@ -309,6 +319,22 @@ def _after_command(argv: list[str], command: str) -> list[str]:
     return []
 
 
+def _supervise(argv: list[str], workers: int, settings: Settings) -> int:
+    """``--workers N``: server.workers runs and restarts the worker processes."""
+    from server.workers import default_workers, supervise
+
+    ws = settings.websocket
+    try:
+        return asyncio.run(
+            supervise(argv, workers or default_workers(), ws.port, settings.ota.port,
+                      ws.shutdown_grace_s)
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except ConfigError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``xiaozhi-server`` and ``python -m server``; returns the exit code."""
     from server.config_check import check_values
@@ -330,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc), EXIT_CONFIG)
 
     _configure_logging(settings.log_level)
+    if args.workers is not None:
+        return _supervise(argv, args.workers, settings)
     try:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
