@@ -95,8 +95,10 @@ def browser_factory(
     ``page.console_errors``."""
 
     @contextlib.asynccontextmanager
-    async def open_page(mic: Path | None = None, *, deny_mic: bool = False) -> AsyncIterator[Any]:
-        args = list(CHROMIUM_FLAGS)
+    async def open_page(
+        mic: Path | None = None, *, deny_mic: bool = False, extra_args: tuple[str, ...] = ()
+    ) -> AsyncIterator[Any]:
+        args = list(CHROMIUM_FLAGS) + list(extra_args)
         if mic is not None:
             args += FAKE_MIC + [f"--use-file-for-fake-audio-capture={mic}"]
         elif deny_mic:

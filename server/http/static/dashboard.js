@@ -2,50 +2,60 @@
 import { escapeHtml, notice } from "/static/common.js";
 
 const $ = (id) => document.getElementById(id);
+// Stacked parts of one turn (sum = speech end → first reply frame); "sending" is derived.
 const STAGES = [
   ["vad_hangover", "speech end → end detected", "#7aa6e0"],
   ["asr_finalise", "end detected → transcript", "#e0a33a"],
-  ["first_frame_sent", "transcript → first audio frame", "#4caf7a"],
+  ["first_sentence_synthesised", "transcript → first sentence synthesised (dialogue + TTS)", "#4caf7a"],
+  ["sending", "→ first frame sent", "#9c6ade"],
 ];
+const part = (t, key) => key === "sending"
+  ? Math.max(0, (t.stages.first_frame_sent || 0) - (t.stages.first_sentence_synthesised || 0))
+  : t.stages[key] || 0;
+// Charts are drawn in CSS pixels of their current width, so labels stay readable on a phone.
+const widthOf = (svg) => Math.max(280, Math.round(svg.getBoundingClientRect().width || 400));
 const ms = (s) => `${Math.round(s * 1000)} ms`;
 
 function histogram(h) {
   const svg = $("histogram");
+  const W = widthOf(svg);
+  svg.setAttribute("viewBox", `0 0 ${W} 190`);
   const buckets = h.buckets.filter((b) => b.le !== null || b.count > 0);
   const max = Math.max(1, ...buckets.map((b) => b.count));
-  const w = 400 / Math.max(1, buckets.length);
+  const w = W / Math.max(1, buckets.length);
   let out = "";
   buckets.forEach((b, i) => {
     const height = (b.count / max) * 130;
     const label = b.le === null ? "more" : b.le < 1 ? `${b.le * 1000}` : `${b.le}s`;
     out += `<rect x="${i * w + 2}" y="${150 - height}" width="${w - 4}" height="${height}" fill="#0b62c4"><title>≤ ${label}: ${b.count}</title></rect>`;
-    if (b.count) out += `<text x="${i * w + w / 2}" y="${145 - height}" font-size="10" text-anchor="middle">${b.count}</text>`;
-    if (i % 2 === 0) out += `<text x="${i * w + w / 2}" y="166" font-size="9" text-anchor="middle" fill="#5b6570">${label}</text>`;
+    if (b.count) out += `<text x="${i * w + w / 2}" y="${145 - height}" font-size="12" text-anchor="middle">${b.count}</text>`;
+    if (i % (W < 500 ? 3 : 2) === 0) out += `<text x="${i * w + w / 2}" y="166" font-size="11" text-anchor="middle" fill="#5b6570">${label}</text>`;
   });
-  out += `<text x="0" y="178" font-size="10" fill="#5b6570">upper bound (ms unless marked s) · ${h.count} turns${h.count ? `, mean ${ms(h.sum_s / h.count)}` : ""}</text>`;
+  out += `<text x="0" y="184" font-size="11" fill="#5b6570">upper bound (ms unless marked s) · ${h.count} turns${h.count ? `, mean ${ms(h.sum_s / h.count)}` : ""}</text>`;
   svg.innerHTML = out;
 }
 
 function breakdown(turns) {
   const svg = $("breakdown");
   if (!turns.length) { svg.innerHTML = `<text x="10" y="30" font-size="14" fill="#5b6570">No turns yet.</text>`; return; }
-  const total = (t) => STAGES.reduce((n, [k]) => n + (t.stages[k] || 0), 0);
+  const total = (t) => STAGES.reduce((n, [k]) => n + part(t, k), 0);
   const max = Math.max(0.001, ...turns.map(total));
-  const barH = Math.min(24, 200 / turns.length - 3);
+  const barH = 20;
+  const W = widthOf(svg), left = 62, right = 64;
   let out = "";
   turns.forEach((t, i) => {
-    let x = 90;
+    let x = left;
     const y = i * (barH + 3) + 4;
     out += `<text x="0" y="${y + barH * 0.75}" font-size="11">turn ${t.turn_id}</text>`;
     for (const [key, label, color] of STAGES) {
-      const v = t.stages[key] || 0;
-      const width = (v / max) * 640;
+      const v = part(t, key);
+      const width = (v / max) * (W - left - right);
       out += `<rect class="stage" data-stage="${key}" x="${x}" y="${y}" width="${width}" height="${barH}" fill="${color}"><title>${label}: ${ms(v)}</title></rect>`;
       x += width;
     }
     out += `<text x="${x + 4}" y="${y + barH * 0.75}" font-size="11">${ms(total(t))}</text>`;
   });
-  svg.setAttribute("viewBox", `0 0 800 ${turns.length * (barH + 3) + 8}`);
+  svg.setAttribute("viewBox", `0 0 ${W} ${turns.length * (barH + 3) + 8}`);
   svg.innerHTML = out;
   $("legend").innerHTML = STAGES.map(([, label, color]) => `<span style="color:${color}">■</span> ${escapeHtml(label)}`).join(" &nbsp; ");
 }
@@ -70,7 +80,7 @@ async function refresh() {
     $("providers").textContent = Object.entries(d.providers || {}).map(([k, v]) => `${k}: ${v}`).join(" · ");
     histogram(d.latency);
     breakdown(d.recent_turns.slice(-10));
-    table("devices", d.devices.map((x) => [x.device_id, x.board || "", x.firmware || "", new Date(x.last_seen * 1000).toLocaleString()]));
+    table("devices", d.devices.map((x) => [x.device_id, x.board || "", x.firmware || "", new Date(x.last_seen * 1000).toLocaleTimeString()]));
     const errors = Object.entries(d.errors).sort((a, b) => b[1] - a[1]);
     table("errors", errors.length ? errors : [["none", "0"]]);
     notice("");
@@ -79,5 +89,6 @@ async function refresh() {
 }
 
 refresh();
+addEventListener("resize", () => refresh());
 setInterval(() => $("auto").checked && refresh(), 2000);
 document.body.dataset.ready = "1";
