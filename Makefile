@@ -37,7 +37,7 @@ $(SILERO_MODEL):
 run: setup
 	$(BIN)/xiaozhi-server
 
-test: setup
+test: setup browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -91,3 +91,11 @@ fuzz: setup
 
 soak: setup
 	$(BIN)/python -m bench.soak --devices 5 --turns 1000
+
+# --- Browser pages (issue 16; helper I) --------------------------------------------------------
+# tests/pages drive the Debian Chromium through Playwright (executable_path=/usr/bin/chromium;
+# never `playwright install`). Only `make test` needs them, not `make run`.
+BROWSER_APT_PACKAGES := chromium chromium-driver
+.PHONY: browser-deps
+browser-deps:
+	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(BROWSER_APT_PACKAGES)"

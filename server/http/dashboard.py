@@ -57,7 +57,9 @@ def error_counts(metrics: ServerMetrics) -> dict[str, int]:
 
 
 def completed_turns(metrics: ServerMetrics) -> int:
-    return sum(int(s.value) for s in _samples(metrics, "xiaozhi_turns") if s.name.endswith("_total"))
+    return sum(
+        int(s.value) for s in _samples(metrics, "xiaozhi_turns") if s.name.endswith("_total")
+    )
 
 
 async def dashboard_json(

@@ -17,6 +17,12 @@ from server.config import Settings
 from server.http.ota import request_hostname, websocket_url
 
 DOCS_URL = "https://github.com/78/xiaozhi-esp32"
+PAGES_NAV = (
+    '<p>In the browser: <a href="/talk">Talk</a> · <a href="/transcribe">Transcribe live</a> · '
+    '<a href="/transcribe-file">Transcribe a file</a> · <a href="/record">Record</a> · '
+    '<a href="/dashboard">Dashboard</a> (server/http/pages.py).</p>\n'
+)
+"""Links to the browser pages (the microphone needs https, or localhost)."""
 
 
 def server_version() -> str:
@@ -66,7 +72,7 @@ def render_html(info: dict[str, Any]) -> str:
         "</style></head><body>\n"
         f"<h1>xiaozhi-py server {html.escape(info['version'])}</h1>\n"
         "<p>Offline voice-assistant server for xiaozhi-esp32 boards.</p>\n"
-        f"<table>\n{rows}\n</table>\n"
+        f"<table>\n{rows}\n</table>\n{PAGES_NAV}"
         '<p>JSON: send <code>Accept: application/json</code>. Firmware: <a href="'
         f'{DOCS_URL}">xiaozhi-esp32</a>.</p>\n</body></html>\n'
     )

@@ -6,7 +6,8 @@ run time: Opus goes through Chromium's WebCodecs). Routes:
 * ``GET /talk``, ``/transcribe``, ``/transcribe-file``, ``/record``, ``/dashboard``: the pages;
 * ``GET /static/…``: their scripts and styles;
 * ``GET /api/pages``: what the scripts need to reach the WebSocket port (``ws_base`` such as
-  ``ws://host:8000`` or ``wss://…`` with TLS, the assistant and OTA paths, whether recordings are on);
+  ``ws://host:8000`` or ``wss://…`` with TLS), the assistant and OTA paths, whether recordings
+  are on;
 * ``GET /api/dashboard``: the dashboard's JSON (:mod:`server.http.dashboard`).
 
 Microphones need a secure context: ``https://`` or ``localhost``; each page says so when opened
@@ -46,7 +47,9 @@ def pages_config(settings: Settings, request: web.Request, websocket_port: int) 
     return {
         "ws_base": f"{scheme}://{request_hostname(request)}:{websocket_port}",
         "assistant_path": settings.websocket.path,
-        "ota_path": "/" + settings.ota.path.strip("/") + "/" if settings.ota.path.strip("/") else "/",
+        "ota_path": "/" + settings.ota.path.strip("/") + "/"
+        if settings.ota.path.strip("/")
+        else "/",
         "tls": settings.security.tls.enabled,
         "recordings": settings.transcribe.recordings.enabled,
         "transcribe": settings.transcribe.enabled,

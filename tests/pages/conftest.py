@@ -42,7 +42,9 @@ def token(sub: str = "pages-user", **claims: Any) -> str:
     return encode_hs256({"sub": sub, "exp": time.time() + 3600, **claims}, JWT_KEY)
 
 
-def write_wav(path: Path, texts: list[str], *, lead_s: float = 1.0, gap_s: float = 1.5, tail_s: float = 4.0) -> Path:
+def write_wav(
+    path: Path, texts: list[str], *, lead_s: float = 1.0, gap_s: float = 1.5, tail_s: float = 4.0
+) -> Path:
     """flite speech of ``texts`` with silences, as 16 kHz mono 16-bit WAV."""
     silence = lambda s: np.zeros(int(16000 * s), dtype=np.int16)  # noqa: E731
     parts = [silence(lead_s)]
@@ -100,12 +102,15 @@ def browser_factory(
     ) -> AsyncIterator[Any]:
         args = list(CHROMIUM_FLAGS) + list(extra_args)
         if mic is not None:
-            args += FAKE_MIC + [f"--use-file-for-fake-audio-capture={mic}"]
+            args += [*FAKE_MIC, f"--use-file-for-fake-audio-capture={mic}"]
         elif deny_mic:
             args += ["--use-fake-device-for-media-stream", "--deny-permission-prompts"]
         profile = tmp_path / f"profile-{time.monotonic_ns()}"
         context = await playwright_driver.chromium.launch_persistent_context(
-            str(profile), executable_path=str(chromium_path), headless=True, args=args,
+            str(profile),
+            executable_path=str(chromium_path),
+            headless=True,
+            args=args,
             viewport={"width": 1200, "height": 900},
         )
         try:

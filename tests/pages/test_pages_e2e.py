@@ -4,6 +4,7 @@ screenshot of its page into tests/pages/screenshots/ (git-ignored)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from tests.timing import scaled
 pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 MS = 1000
+MCP_CHECK_JS = (Path(__file__).parent / "mcp_check.js").read_text()
 
 
 def url(server: Server, path: str) -> str:
@@ -88,7 +90,9 @@ async def test_transcribe_live_sequenced_shows_confidence_and_entities(
         await wait_text(page, "#segments", "set the volume to thirty", 30)
         await page.click("#stop")
         await wait_text(page, "#status", "done")
-        marks = await page.eval_on_selector_all("#segments mark.entity", "ms => ms.map(m => m.textContent)")
+        marks = await page.eval_on_selector_all(
+            "#segments mark.entity", "ms => ms.map(m => m.textContent)"
+        )
         await screenshot(page, "transcribe-live-sequenced")
         assert any("thirty" in m for m in marks), marks  # the number entity is highlighted
         assert not page.console_errors, page.console_errors
@@ -113,7 +117,8 @@ async def test_transcribe_file_with_progress_and_srt(
         assert await page.eval_on_selector("#progress", "p => p.value") == 1
         async with page.expect_download() as info:
             await page.click("#download-srt")
-        srt = Path(await (await info.value).path()).read_text()
+        srt_path = await (await info.value).path()
+        srt = await asyncio.to_thread(Path(srt_path).read_text)
         assert srt.startswith("1\n00:00:0") and " --> " in srt and "turn on the lamp" in srt
         await screenshot(page, "transcribe-file")
         assert not page.console_errors, page.console_errors
@@ -127,7 +132,7 @@ async def test_record_reconnects_after_a_server_side_cut(
         await open_page(page, page_server, f"/record?token={token('recorder')}")
         await page.click("#start")
         await page.wait_for_function("window.recordStats.acked >= 3", timeout=scaled(15) * MS)
-        ws_server = page_server._ws._server  # noqa: SLF001  (the test cuts the socket)
+        ws_server = page_server._ws._server  # the test cuts the socket
         uploads = [c for c in ws_server.connections if c.request.path.startswith("/ws/record")]
         assert len(uploads) == 1
         uploads[0].transport.abort()  # no close frame: a dropped network
@@ -159,30 +164,6 @@ async def test_record_reconnects_after_a_server_side_cut(
         assert not page.console_errors, page.console_errors
 
 
-async def test_dashboard_shows_the_turns_of_the_talk_test(
-    page_server: Server, browser_factory: Callable[..., Any]
-) -> None:
-    assert page_server.metrics.recent_turns, "runs after the Talk test in this module"
-    async with browser_factory() as page:
-        await open_page(page, page_server, "/dashboard")
-        await page.wait_for_selector("body[data-loaded]", timeout=scaled(10) * MS)
-        turns = int(await page.text_content("#turns") or "0")
-        assert turns >= 1
-        bars = await page.eval_on_selector_all("#breakdown rect.stage", "rs => rs.length")
-        assert bars >= 3
-        await wait_text(page, "#devices", "browser-talk-1")
-        counted = await page.eval_on_selector_all(
-            "#histogram rect", "rs => rs.filter(r => +r.getAttribute('height') > 0).length"
-        )
-        assert counted >= 1
-        await screenshot(page, "dashboard")
-        await page.set_viewport_size({"width": 390, "height": 844})  # a phone
-        width = await page.evaluate("document.documentElement.scrollWidth")
-        await screenshot(page, "dashboard-phone")
-        assert width <= 390, "no sideways scrolling on a phone"
-        assert not page.console_errors, page.console_errors
-
-
 async def test_talk_push_to_talk_with_the_keyboard(
     page_server: Server, browser_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
@@ -205,7 +186,8 @@ async def test_talk_push_to_talk_with_the_keyboard(
         assert not page.console_errors, page.console_errors
 
 
-ACCESSIBLE_NAMES = """() => [...document.querySelectorAll('button, input, select, textarea, meter, progress')]
+ACCESSIBLE_NAMES = """() => [...document.querySelectorAll(
+    'button, input, select, textarea, meter, progress')]
   .filter(el => el.offsetParent !== null)
   .map(el => ({id: el.id, name: (el.getAttribute('aria-label')
       || [...(el.labels || [])].map(l => l.textContent).join(' ')
@@ -267,3 +249,47 @@ async def test_plain_http_from_another_machine_asks_for_https(
         text = await page.text_content("#notice")
         assert text and "secure page" in text and "https://pages.test" in text
         await screenshot(page, "record-insecure-http")
+
+
+async def test_dashboard_shows_the_turns_of_the_talk_tests(
+    page_server: Server, browser_factory: Callable[..., Any]
+) -> None:
+    assert len(page_server.metrics.recent_turns) >= 2, "runs after both Talk tests (file order)"
+    async with browser_factory() as page:
+        await open_page(page, page_server, "/dashboard")
+        await page.wait_for_selector("body[data-loaded]", timeout=scaled(10) * MS)
+        turns = int(await page.text_content("#turns") or "0")
+        assert turns >= 2
+        bars = await page.eval_on_selector_all("#breakdown rect.stage", "rs => rs.length")
+        assert bars >= 3
+        await wait_text(page, "#devices", "browser-talk-1")
+        await wait_text(page, "#devices", "browser-talk-2")
+        counted = await page.eval_on_selector_all(
+            "#histogram rect", "rs => rs.filter(r => +r.getAttribute('height') > 0).length"
+        )
+        assert counted >= 1
+        await screenshot(page, "dashboard")
+        await page.set_viewport_size({"width": 390, "height": 844})  # a phone
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        await screenshot(page, "dashboard-phone")
+        assert width <= 390, "no sideways scrolling on a phone"
+        assert not page.console_errors, page.console_errors
+
+
+async def test_the_pages_mcp_server_follows_the_firmware(
+    page_server: Server, browser_factory: Callable[..., Any]
+) -> None:
+    """protocol.md §6 in the Talk page's board: paging by nextCursor, numeric ids only,
+    errors without a code, argument checks."""
+    async with browser_factory() as page:
+        await open_page(page, page_server, "/talk")
+        out = await page.evaluate(MCP_CHECK_JS)
+    assert out["pages"] > 1 and len(out["names"]) == len(set(out["names"])) == 6
+    assert out["init"]["id"] == 1 and out["init"]["result"]["protocolVersion"] == "2024-11-05"
+    assert out["stringId"] is None and out["notification"] is None
+    assert out["unknown"]["error"] == {"message": "Unknown tool: self.nothing"}
+    assert out["missing"]["error"] == {"message": "Missing valid argument: volume"}
+    assert out["high"]["error"] == {"message": "Value exceeds maximum allowed: 100"}
+    assert out["ok"]["result"] == {"content": [{"type": "text", "text": "true"}], "isError": False}
+    assert out["other"]["error"] == {"message": "Method not implemented: resources/list"}
+    assert out["state"]["lamp"]["color"] == "red"
