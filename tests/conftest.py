@@ -1,7 +1,8 @@
 """Suite-wide test conventions.
 
 * Every test under a ``tests/**/e2e/`` folder, in a ``test_*e2e*.py`` file, or marked
-  ``@pytest.mark.e2e`` is end-to-end (real sockets, real engines, seconds each). ``pytest -m "not e2e"`` is the fast loop (< 60 s).
+  ``@pytest.mark.e2e`` is end-to-end (real sockets, real engines, seconds each).
+  ``pytest -m "not e2e"`` is the fast loop (< 60 s).
 * Waits in tests are multiples of :func:`tests.timing.scaled`, which CI can stretch with
   ``XIAOZHI_TEST_TIME_SCALE`` on a slow machine.
 """

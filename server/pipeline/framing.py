@@ -2,8 +2,9 @@
 
 Pieces may come at any length and at the engine's native rate (a streaming voice yields its audio
 as it arrives; a mixed-language sentence may change voice and rate): they are resampled with one
-continuous soxr stream per voice run (no clicks at piece boundaries), cut into frames of the downlink's duration carrying the remainder over, Opus
-encoded with the reply's one encoder and framed per the binary protocol version.
+continuous soxr stream per voice run (no clicks at piece boundaries), cut into frames of the
+downlink's duration carrying the remainder over, Opus encoded with the reply's one encoder and
+framed per the binary protocol version.
 """
 
 from __future__ import annotations

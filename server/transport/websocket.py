@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from server.config import WebSocketSettings
 from server.security.handshake import HandshakeGuard
@@ -245,11 +246,12 @@ class WebSocketServer:
         return None
 
     def _select_subprotocol(
-        self, connection: ServerConnection, offered: Sequence[str]
-    ) -> str | None:
+        self, connection: ServerConnection, offered: Sequence[Subprotocol]
+    ) -> Subprotocol | None:
         if self._extra_routes is None:
             return None
-        return self._extra_routes.select_subprotocol(connection, offered)
+        chosen = self._extra_routes.select_subprotocol(connection, offered)
+        return None if chosen is None else Subprotocol(chosen)
 
     async def _serve(self, ws: ServerConnection) -> None:
         path = ws.request.path if ws.request is not None else ""

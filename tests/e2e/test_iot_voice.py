@@ -16,9 +16,9 @@ import pytest
 import pytest_asyncio
 from rich.console import Console
 
+from demo import board_of, run_demo
 from device.app import Device, DeviceOptions
 from device.audio.sources import synthesize
-from demo import board_of, run_demo
 from device.scenario import wait_until
 from protocol.enums import DeviceState
 from server.app import Providers, Server

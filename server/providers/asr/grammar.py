@@ -13,6 +13,7 @@ forced onto the nearest command; its per-phone probability sets how easily it wi
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -170,7 +171,7 @@ def with_garbage_loop(
         inside = {t[0] for t in graph.transitions} - complete - {graph.start, graph.final}
         chain = [start_loop + 1 + i for i in range(max(1, min_tail_phones))]
         out += [(state, chain[0], exit_probability) for state in sorted(inside)]
-        for a, b in zip(chain, chain[1:], strict=False):
+        for a, b in itertools.pairwise(chain):
             out += [(a, b, phone_probability, garbage_word(p)) for p in PHONES]
         out += [(chain[-1], chain[-1], phone_probability, garbage_word(p)) for p in PHONES]
         out.append((chain[-1], graph.final, 1.0))

