@@ -14,7 +14,6 @@ from pathlib import Path
 from server.config import Settings
 from server.security.tls import fingerprint_sha256, write_self_signed
 
-
 CERT_HELP = """Generate a self-signed TLS certificate and key, and print its SHA-256 fingerprint.
 
 It writes security.tls.cert_file and key_file (or --cert/--key) and refuses to overwrite an
