@@ -30,8 +30,9 @@ COPY device ./device
 COPY conformance ./conformance
 COPY bench ./bench
 COPY scripts ./scripts
-# Editable install: the server finds models/ next to its package, as in a checkout.
-RUN pip install -e . \
+# Editable install: the server finds models/ next to its package, as in a checkout; [postgres]:
+# the driver for storage_url (deploy/compose.scaled.yaml).
+RUN pip install -e ".[postgres]" \
     && python scripts/fetch_silero.py --version "${SILERO_VERSION}" --sha256 "${SILERO_SHA256}" \
         --out models/silero_vad.onnx
 

@@ -37,7 +37,7 @@ $(SILERO_MODEL):
 run: setup
 	$(BIN)/xiaozhi-server
 
-test: setup browser-deps
+test: setup browser-deps service-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
@@ -99,3 +99,24 @@ BROWSER_APT_PACKAGES := chromium chromium-driver
 .PHONY: browser-deps
 browser-deps:
 	@$(MAKE) --no-print-directory system-deps APT_PACKAGES="$(BROWSER_APT_PACKAGES)"
+
+# The scaled topology's engines, started by the tests themselves on loopback ports
+# (tests/storage/services.py, tests/e2e/test_scale_out.py, tests/deploy/): real PostgreSQL,
+# nginx and promtool (in Debian's prometheus package). `make test` needs them, `make run` not.
+SERVICE_PACKAGES := nginx postgresql prometheus
+
+.PHONY: service-deps
+service-deps:
+	@missing=""; for p in $(SERVICE_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing test services:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO="sudo"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    $$missing >/dev/null || \
+	  { echo "Could not install:$$missing. Install them with your package manager." >&2; exit 1; }; \
+	fi
+	@command -v promtool >/dev/null || { echo "promtool missing (Debian package prometheus)" >&2; exit 1; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || \
+	  { echo "initdb missing (Debian package postgresql)" >&2; exit 1; }

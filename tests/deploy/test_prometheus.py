@@ -79,3 +79,24 @@ def test_every_series_an_alert_reads_is_exported(alert: str) -> None:
     assert used <= names, used - names
     for stage in re.findall(r'stage="([a-z_]+)"', rule["expr"]):
         assert stage in STAGES
+
+
+def test_the_grafana_dashboard_reads_exported_series_and_every_ledger_stage() -> None:
+    import json
+
+    dashboard = json.loads((DIR.parent / "grafana" / "xiaozhi-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    metrics = ServerMetrics()
+    metrics.turn_completed()
+    metrics.error("asr-failed")
+    metrics.frame_dropped("late")
+    metrics.observe_stage("first_audio", 0.1)
+    exported = {
+        line.split("{")[0].split()[0]
+        for line in metrics.render().decode().splitlines()
+        if line[:1] != "#"
+    }
+    for expr in exprs:
+        used = set(re.findall(r"\b((?:xiaozhi|process)_[a-z_]+)", expr))
+        assert used <= exported, (expr, used - exported)
+    assert all(stage in exprs[0] for stage in STAGES)
