@@ -5,6 +5,7 @@ screenshot of its page into tests/pages/screenshots/ (git-ignored)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,18 @@ pytestmark = [pytest.mark.e2e, pytest.mark.asyncio(loop_scope="session")]
 
 MS = 1000
 MCP_CHECK_JS = (Path(__file__).parent / "mcp_check.js").read_text()
+
+
+def spki_sha256(cert_file: Path) -> str:
+    """base64 SHA-256 of the certificate's public key: what Chromium is told to trust."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
 def url(server: Server, path: str) -> str:
@@ -293,3 +306,33 @@ async def test_the_pages_mcp_server_follows_the_firmware(
     assert out["ok"]["result"] == {"content": [{"type": "text", "text": "true"}], "isError": False}
     assert out["other"]["error"] == {"message": "Method not implemented: resources/list"}
     assert out["state"]["lamp"]["color"] == "red"
+
+
+async def test_over_https_from_another_machine_the_microphone_works(
+    providers: Any, browser_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """https + wss with the server's own self-signed certificate, opened by a host name that is
+    not localhost: a secure context, so the microphone works and no notice is shown."""
+    from server.security.tls import write_self_signed
+    from tests.e2e.conftest import running_server
+
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    write_self_signed(cert, key, extra_names=("pages.test",))
+    tls = {"tls": {"enabled": True, "cert_file": cert, "key_file": key}}
+    wav = write_wav(tmp_path / "time.wav", ["what time is it"], tail_s=3.0)
+    rules = "--host-resolver-rules=MAP pages.test 127.0.0.1"
+    trust = f"--ignore-certificate-errors-spki-list={spki_sha256(cert)}"  # this cert only
+    async with (
+        running_server(
+            providers, tmp_path, security=tls, transcribe={"phrases": ["what time is it"]}
+        ) as server,
+        browser_factory(mic=wav, extra_args=(rules, trust)) as page,
+    ):
+        await page.goto(f"https://pages.test:{server.http_port}/transcribe?protocol=sherpa")
+        await page.wait_for_selector("body[data-ready='1']", timeout=scaled(10) * MS)
+        assert await page.evaluate("window.isSecureContext")
+        assert await page.is_hidden("#notice")
+        await page.click("#start")
+        await wait_text(page, "#segments", "what time is it", 30)
+        await screenshot(page, "transcribe-over-https")
+        assert not page.console_errors, page.console_errors

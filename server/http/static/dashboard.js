@@ -19,20 +19,20 @@ const ms = (s) => `${Math.round(s * 1000)} ms`;
 function histogram(h) {
   const svg = $("histogram");
   const W = widthOf(svg);
-  svg.setAttribute("viewBox", `0 0 ${W} 190`);
+  svg.setAttribute("viewBox", `0 0 ${W} 172`);
   const buckets = h.buckets.filter((b) => b.le !== null || b.count > 0);
   const max = Math.max(1, ...buckets.map((b) => b.count));
   const w = W / Math.max(1, buckets.length);
   let out = "";
   buckets.forEach((b, i) => {
     const height = (b.count / max) * 130;
-    const label = b.le === null ? "more" : b.le < 1 ? `${b.le * 1000}` : `${b.le}s`;
+    const label = b.le === null ? "∞" : b.le < 1 ? `${b.le * 1000}` : `${b.le}s`;
     out += `<rect x="${i * w + 2}" y="${150 - height}" width="${w - 4}" height="${height}" fill="#0b62c4"><title>≤ ${label}: ${b.count}</title></rect>`;
     if (b.count) out += `<text x="${i * w + w / 2}" y="${145 - height}" font-size="12" text-anchor="middle">${b.count}</text>`;
     if (i % (W < 500 ? 3 : 2) === 0) out += `<text x="${i * w + w / 2}" y="166" font-size="11" text-anchor="middle" fill="#5b6570">${label}</text>`;
   });
-  out += `<text x="0" y="184" font-size="11" fill="#5b6570">upper bound (ms unless marked s) · ${h.count} turns${h.count ? `, mean ${ms(h.sum_s / h.count)}` : ""}</text>`;
   svg.innerHTML = out;
+  $("histogram-note").textContent = `Bucket upper bounds in ms (s where marked) · ${h.count} turn${h.count === 1 ? "" : "s"}${h.count ? ` · mean ${ms(h.sum_s / h.count)}` : ""}`;
 }
 
 function breakdown(turns) {
@@ -46,7 +46,8 @@ function breakdown(turns) {
   turns.forEach((t, i) => {
     let x = left;
     const y = i * (barH + 3) + 4;
-    out += `<text x="0" y="${y + barH * 0.75}" font-size="11">turn ${t.turn_id}</text>`;
+    const when = new Date(t.at * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+    out += `<text x="0" y="${y + barH * 0.75}" font-size="11"><title>turn ${t.turn_id} of its session</title>${when}</text>`;
     for (const [key, label, color] of STAGES) {
       const v = part(t, key);
       const width = (v / max) * (W - left - right);
