@@ -199,6 +199,28 @@ async def test_talk_push_to_talk_with_the_keyboard(
         assert not page.console_errors, page.console_errors
 
 
+async def test_talk_barge_in_by_speaking(
+    page_server: Server, browser_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The fake microphone loops, so the user asks again while the story plays: with "interrupt
+    by speaking" on, the page sends abort, its queued audio stops, and the server's tts stop
+    ends the reply long before the story's last sentence."""
+    wav = write_wav(tmp_path / "story.wav", ["tell me a story"], lead_s=1.0, tail_s=2.5)
+    async with browser_factory(mic=wav) as page:
+        await open_page(page, page_server, "/talk?device-id=browser-talk-3&mode=auto")
+        await page.check("#voice-barge-in")
+        await page.click("#start")
+        await wait_text(page, "#state", "speaking", 30)
+        await wait_text(page, "#log", '"reason":"wake_word_detected"', 20)
+        await page.wait_for_function(
+            "window.talkStats.turns >= 1", timeout=scaled(10) * MS
+        )  # the server's tts stop ended the interrupted reply
+        reply = await page.text_content("#reply") or ""
+        await screenshot(page, "talk-barge-in")
+        assert "keeper of the light" not in reply, reply
+        assert not page.console_errors, page.console_errors
+
+
 ACCESSIBLE_NAMES = """() => [...document.querySelectorAll(
     'button, input, select, textarea, meter, progress')]
   .filter(el => el.offsetParent !== null)
