@@ -21,7 +21,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from server.config import Settings
-from server.devices import DeviceRegistry
 from server.errors import ProviderError
 from server.memory import MemoryReturner
 from server.metrics import ServerMetrics
@@ -31,7 +30,7 @@ from server.providers.chain import check_chain
 from server.providers.dialogue.fallback import build_dialogue
 from server.session.connection import Channel, Connection, PeerInfo
 from server.session.deps import SessionDeps
-from server.storage import open_storage
+from server.storage import Storage, open_storage
 from server.transport.websocket import WebSocketServer
 
 if TYPE_CHECKING:
@@ -85,7 +84,7 @@ class Server:
         self.providers = providers
         self.metrics = ServerMetrics()
         self._executor: ThreadPoolExecutor | None = None
-        self._registry: DeviceRegistry | None = None
+        self._registry: Storage | None = None
         self._ws: WebSocketServer | None = None
         self.mqtt: MqttGateway | None = None
         """The MQTT + UDP endpoint when ``mqtt.enabled`` (protocol.md §4)."""
@@ -146,6 +145,8 @@ class Server:
         tls = server_context(settings.security.tls)  # ConfigError names the missing file
         tokens = device_tokens(settings.security.auth)
         try:
+            # the store first: the transcription endpoints keep their resume state in it
+            self._registry = await open_storage(settings.storage_url, settings.ota.db_path)
             self._ws = WebSocketServer(
                 settings.websocket,
                 self._session,
@@ -159,7 +160,6 @@ class Server:
             await self._ws.start()
             self.ws_port = self._ws.port
             mqtt_offer = await self._start_mqtt() if settings.mqtt.enabled else None
-            self._registry = await open_storage(settings.storage_url, settings.ota.db_path)
             self._http = await start_http(
                 settings,
                 self._registry,
@@ -206,8 +206,9 @@ class Server:
 
         assert self._executor is not None
         self.transcribe = TranscribeService(
-            self.settings, self.providers.vad, self.providers.asr, self._executor
-        )
+            self.settings, self.providers.vad, self.providers.asr, self._executor,
+            shared=self._registry,
+        )  # fmt: skip
         self.transcribe.start()
         return self.transcribe.routes
 

@@ -53,7 +53,7 @@ class SequencedEndpoint:
         if channel.subprotocol != SUBPROTOCOL:
             await channel.close(CLOSE_UNSUPPORTED, "Unsupported Protocol")
             return
-        session, resumed = self._session(claims, query, remote)
+        session, resumed = await self._session(claims, query, remote)
         if session is None:
             await channel.close(CLOSE_TRY_LATER, "transcription streams are all busy")
             return
@@ -78,12 +78,16 @@ class SequencedEndpoint:
             else:
                 self.registry.detach(session, channel)
 
-    def _session(
+    async def _session(
         self, claims: Claims, query: dict[str, str], remote: str
     ) -> tuple[SequencedSession | None, bool]:
         token = query.get("session", "")
         if token:
             found = self.registry.find(token, claims.sub)
+            try:  # else saved by another worker in the shared store?
+                found = found or await self.registry.restore(token, claims.sub, remote)
+            except StreamsFull:
+                return None, False
             if found is not None:
                 return found, True
         owner = StreamOwner(

@@ -9,12 +9,14 @@ again on resume.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from server.session.connection import ChannelClosed
 from server.transcribe.channel import TranscribeChannel
@@ -22,6 +24,9 @@ from server.transcribe.entities import extract_entities
 from server.transcribe.sequenced_protocol import SeqTracker
 from server.transcribe.streams import StreamFactory, StreamOwner, TranscriptionStream
 from server.transcribe.transcriber import PartialText, Update
+
+if TYPE_CHECKING:
+    from server.storage import Storage
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +67,14 @@ def result_message(update: Update, seq: int) -> dict[str, Any]:
 
 
 class SequencedSession:
-    def __init__(self, token: str, owner: StreamOwner) -> None:
+    """With a shared ``store`` (server.storage), every final is saved with the packet it covers,
+    so the session can go on on another worker (:meth:`SessionRegistry.restore`): that worker
+    starts a fresh stream, tells the client to resend after the last final's packet, and numbers
+    its segments from ``segment_offset``."""
+
+    def __init__(
+        self, token: str, owner: StreamOwner, store: Storage | None = None, segment_offset: int = 0
+    ) -> None:
         self.token = token
         self.owner = owner
         self.tracker = SeqTracker()
@@ -70,12 +82,16 @@ class SequencedSession:
         self.finals: deque[dict[str, Any]] = deque(maxlen=MAX_KEPT_FINALS)
         self.stream: TranscriptionStream | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        self._store = store
+        self.segment_offset = segment_offset
 
     async def deliver(self, updates: list[Update], seq: int) -> None:
         messages = [result_message(u, seq) for u in updates]
         for message in messages:
+            message["segment"] += self.segment_offset
             if message["is_final"]:
                 self.finals.append(message)
+                await self._save(message)
         channel = self.channel
         if channel is None:
             return
@@ -102,6 +118,20 @@ class SequencedSession:
         self.channel = None
         self._expiry = asyncio.get_running_loop().call_later(window_s, expire)
 
+    async def _save(self, final: dict[str, Any]) -> None:
+        if self._store is None:
+            return
+        from server.storage import StorageError, TranscriptionState
+
+        state = TranscriptionState(
+            self.token, self.owner.user, self.owner.device_id, int(final["seq"]),
+            int(final["segment"]) + 1, list(self.finals),
+        )  # fmt: skip
+        try:
+            await self._store.save_transcription(state)
+        except StorageError as exc:  # the session goes on here; only a move would lose it
+            logger.warning("transcription session %s… not saved: %s", self.token[:6], exc)
+
     def finals_after(self, seq: int) -> list[dict[str, Any]]:
         return [m for m in self.finals if m["seq"] >= seq]
 
@@ -109,14 +139,17 @@ class SequencedSession:
 class SessionRegistry:
     """Open sessions by token."""
 
-    def __init__(self, factory: StreamFactory, window_s: float) -> None:
+    def __init__(
+        self, factory: StreamFactory, window_s: float, store: Storage | None = None
+    ) -> None:
         self._factory = factory
         self.window_s = window_s
         self.sessions: dict[str, SequencedSession] = {}
+        self._store = store
 
     def new(self, owner: StreamOwner) -> SequencedSession:
         """A session with a fresh stream; raises StreamsFull."""
-        session = SequencedSession(secrets.token_urlsafe(18), owner)
+        session = SequencedSession(secrets.token_urlsafe(18), owner, self._store)
         session.stream = self._factory.create(session.deliver, owner, endpoint="sequenced")
         self.sessions[session.token] = session
         return session
@@ -124,6 +157,31 @@ class SessionRegistry:
     def find(self, token: str, sub: str) -> SequencedSession | None:
         session = self.sessions.get(token)
         return session if session is not None and session.owner.user == sub else None
+
+    async def restore(self, token: str, sub: str, remote: str) -> SequencedSession | None:
+        """Take over a session another worker saved in the shared store (it died, or nginx
+        sent the reconnect elsewhere): a fresh stream from the packet after the last final,
+        the finals so far kept. None if unknown, not ``sub``'s, or too old. Raises StreamsFull."""
+        if self._store is None:
+            return None
+        from server.storage import StorageError
+
+        try:
+            state = await self._store.transcription(token, sub)
+        except StorageError as exc:
+            logger.warning("transcription session %s… not restored: %s", token[:6], exc)
+            return None
+        if state is None or _age_s(state.updated_s) > self.window_s + 60:
+            return None
+        owner = StreamOwner(device_id=state.device_id or "", user=sub, remote=remote)
+        session = SequencedSession(token, owner, self._store, state.next_segment)
+        session.tracker.last_seq = state.committed_seq
+        session.finals.extend(state.finals)
+        session.stream = self._factory.create(session.deliver, owner, endpoint="sequenced")
+        self.sessions[token] = session
+        logger.info("transcription session %s… resumed here from packet %d", token[:6],
+                    state.committed_seq + 1)  # fmt: skip
+        return session
 
     def detach(self, session: SequencedSession, channel: TranscribeChannel) -> None:
         session.detach(channel, self.window_s, lambda: self._expire(session))
@@ -138,7 +196,16 @@ class SessionRegistry:
         stream, session.stream = session.stream, None
         if stream is not None:
             await stream.close()
+        if self._store is not None:
+            from server.storage import StorageError
+
+            with contextlib.suppress(StorageError):
+                await self._store.end_transcription(session.token)
 
     async def close(self) -> None:
         for session in list(self.sessions.values()):
             await self.end(session)
+
+
+def _age_s(updated_s: float) -> float:
+    return time.time() - updated_s

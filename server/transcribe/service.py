@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from concurrent.futures import Executor
+from typing import TYPE_CHECKING
 
 from server.config import Settings
 from server.providers.base import AsrProvider, VadProvider
@@ -25,13 +26,23 @@ from server.transcribe.streams import RecordingSink, StreamFactory, StreamOwner
 from server.transcribe.upload_endpoint import UploadEndpoint
 from server.transcribe.upload_transcript import UploadTranscriptions
 
+if TYPE_CHECKING:
+    from server.storage import Storage
+
 
 class TranscribeService:
     """Everything of the transcription side; :meth:`start` the sweeper, :meth:`close` at stop."""
 
     def __init__(
-        self, settings: Settings, vad: VadProvider, asr: AsrProvider, executor: Executor
+        self,
+        settings: Settings,
+        vad: VadProvider,
+        asr: AsrProvider,
+        executor: Executor,
+        shared: Storage | None = None,
     ) -> None:
+        """``shared``: the server's store (server.storage); resumable sessions are saved there,
+        so a reconnect that lands on another worker resumes."""
         t = settings.transcribe
         rec = t.recordings
         self.store = RecordingStore(rec.dir) if rec.enabled else None
@@ -51,7 +62,7 @@ class TranscribeService:
             queue_packets=t.queue_packets,
             recorder=self._recorder if self.store is not None else None,
         )
-        self.sessions = SessionRegistry(self.streams, t.resume_window_s)
+        self.sessions = SessionRegistry(self.streams, t.resume_window_s, shared)
         self.routes = TranscribeRoutes(
             admission=self.admission,
             jwt_keys=[k.get_secret_value() for k in t.jwt_keys],
