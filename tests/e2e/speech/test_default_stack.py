@@ -26,7 +26,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 @pytest_asyncio.fixture(loop_scope="session", scope="module")
 async def server(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
-    settings = e2e_settings(tmp_path_factory.mktemp("default-stack"))
+    settings = e2e_settings(tmp_path_factory.mktemp("default-stack"), default_engines=True)
     assert (settings.asr.provider, settings.tts.provider) == ("twopass", "routing")
     srv = Server(settings, providers=build_providers(settings))
     await srv.start()
