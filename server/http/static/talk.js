@@ -205,6 +205,7 @@ async function connect() {
   await player.context.resume();
   decoder = decoder || makeDecoder();
   const answer = await ota(deviceId, clientId);
+  if (answer?.activation?.message) notice(`Activation: ${answer.activation.message} (code ${answer.activation.code})`, "info");
   const base = answer?.websocket?.url || config.ws_base + config.assistant_path;
   const url = new URL(base);
   url.searchParams.set("device-id", deviceId);
@@ -228,7 +229,7 @@ async function connect() {
       }
       onText(e.data);
     };
-    socket.onclose = (e) => reject(new Error(`could not connect (close code ${e.code})`));
+    socket.onclose = (e) => reject(new Error(`Could not connect to ${url.origin} (close code ${e.code}): is the server running, and is this board activated when device tokens are on?`));
   });
   socket.onopen = () => {
     socket.send(JSON.stringify({ type: "hello", version: 1, features: { mcp: true }, transport: "websocket", audio_params: { format: "opus", sample_rate: 16000, channels: 1, frame_duration: 60 } }));
