@@ -9,7 +9,17 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import accuracy, capacity, codec, efficiency, idle, latency, transcribe
+from bench import (
+    accuracy,
+    capacity,
+    codec,
+    efficiency,
+    idle,
+    latency,
+    scaled,
+    speech_latency,
+    transcribe,
+)
 from bench.stats import write_result
 
 Runner = Callable[[bool], dict[str, Any]]
@@ -29,8 +39,10 @@ def _print_rows(console: Console, title: str, rows: list[dict[str, Any]]) -> Non
 def _benchmarks() -> dict[str, Runner]:
     return {
         "latency": latency.run,
+        "speech_latency": speech_latency.run,
         "capacity": capacity.run,
         "capacity_lm": capacity.run_lm,
+        "scaled": scaled.run,
         "idle": idle.run,
         "efficiency": efficiency.run,
         "codec": codec.run,
