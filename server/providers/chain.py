@@ -1,9 +1,9 @@
 """Start-up check that the chosen ASR, dialogue and TTS agree, from their declared capabilities.
 
 Returns warnings for chains that work but will disappoint (free text recognised with nothing to
-answer it, an LLM that only ever hears the command phrases) and raises
-:class:`~server.errors.ConfigError` for chains that cannot work at all (a reply language no TTS
-speaks, a language the recogniser does not know).
+answer it, an LLM that only ever hears the command phrases, a reply language the voice cannot
+speak) and raises :class:`~server.errors.ConfigError` for a chain that cannot work at all (a
+language the recogniser does not know).
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ def check_chain(
             f"it knows {', '.join(sorted(a.languages))} (xiaozhi-server models lists others)"
         )
     if missing := (wanted & set(a.languages)) - set(t.languages):
-        raise ConfigError(
-            f"the {tn} voice cannot speak {', '.join(sorted(missing))}; "
-            f"it speaks {', '.join(sorted(t.languages))}"
+        warnings.append(
+            f"the {tn} voice cannot speak {', '.join(sorted(missing))} (it speaks "
+            f"{', '.join(sorted(t.languages))}), so such replies will sound wrong: set "
+            "asr.language to one it speaks (e.g. en-US) or tts.provider: routing"
         )
     if a.free_text and not a.grammar and not d.free_text:
         warnings.append(

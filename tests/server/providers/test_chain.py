@@ -50,9 +50,14 @@ def test_an_llm_behind_a_grammar_recogniser_is_a_warning() -> None:
     assert "only recognises the command phrases" in warning
 
 
-def test_a_language_the_recogniser_or_voice_lacks_is_an_error() -> None:
+def test_a_language_the_recogniser_lacks_is_an_error_one_the_voice_lacks_a_warning() -> None:
     with pytest.raises(ConfigError, match="does not understand zh"):
         chain(AsrCapabilities(), DialogueCapabilities(), TtsCapabilities(), "zh-CN")
     zh = frozenset({"en", "zh"})
-    with pytest.raises(ConfigError, match="cannot speak zh"):
-        chain(AsrCapabilities(languages=zh), DialogueCapabilities(), TtsCapabilities(), "auto")
+    (warning,) = chain(
+        AsrCapabilities(grammar=True, free_text=False, languages=zh),
+        DialogueCapabilities(),
+        TtsCapabilities(),
+        "auto",
+    )
+    assert "cannot speak zh" in warning and "tts.provider: routing" in warning
