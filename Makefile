@@ -37,7 +37,7 @@ $(SILERO_MODEL):
 run: setup
 	$(BIN)/xiaozhi-server
 
-test: setup browser-deps service-deps
+test: setup browser-deps service-deps wyoming-services
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
