@@ -24,7 +24,17 @@ from typing import Any
 from bench.serverproc import CLK_TCK
 from bench.turns import pct, swarm_args
 from device.swarm import run_swarm
-from tests.storage.services import free_port, nginx
+
+
+def _services() -> Any:
+    """The test suite's service helpers (nginx on free loopback ports); the bench runs from the
+    repository, like ``make bench``, so they are imported from there when needed."""
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from tests.storage import services
+
+    return services
 
 STARTED = re.compile(r"^worker (\d+) started \(pid (\d+)")
 
@@ -33,9 +43,9 @@ class WorkerSet:
     """``python -m server --workers W`` on fixed ports; worker pids read from its output."""
 
     def __init__(self, workers: int, db: Path) -> None:
-        self.ws, self.http = free_port(), free_port()
+        self.ws, self.http = _services().free_port(), _services().free_port()
         while abs(self.ws - self.http) < workers:
-            self.http = free_port()
+            self.http = _services().free_port()
         env = {
             **os.environ,
             "XIAOZHI_OTA__DB_PATH": str(db),
@@ -116,7 +126,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                     raise RuntimeError("workers did not become ready")
                 ws = [workers.ws + i for i in range(w)]
                 http = [workers.http + i for i in range(w)]
-                with nginx(ws, http) as public:
+                with _services().nginx(ws, http) as public:
                     for n in sizes:
                         row = _one(public, workers, n, turns)
                         rows.append(row)
