@@ -21,9 +21,10 @@ dialogue) every utterance goes to Whisper. Timings of the last pass are kept on 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 import numpy as np
@@ -133,7 +134,7 @@ class TwoPassStream:
         started = time.monotonic()
         audio = np.concatenate(self._audio) if self._audio else np.zeros(0, np.int16)
         self._audio = []
-        self._final = self._provider.second.recognise(audio)
+        self._final = self._canonical(self._provider.second.recognise(audio))
         self.timings.second_pass_s = time.monotonic() - started
         self.timings.path = "whisper"
         if self.first_result is not None:
@@ -145,6 +146,17 @@ class TwoPassStream:
             )
         return self._final
 
+    def _canonical(self, heard: Transcript) -> Transcript:
+        """Whisper's "What time is it?" for the phrase "what time is it": the phrase itself, so
+        a command reads the same whichever pass heard it."""
+        if heard.rejected or not heard.text or not self._phrases:
+            return heard
+        key = _words(heard.text)
+        for phrase in self._phrases:
+            if _words(phrase) == key:
+                return replace(heard, text=phrase)
+        return heard
+
     def close(self) -> None:
         self._audio = []
         if self._first is not None:
@@ -153,3 +165,11 @@ class TwoPassStream:
 
 def create(settings: AsrSettings) -> TwoPassAsr:
     return TwoPassAsr(settings)
+
+
+_NOT_WORD = re.compile(r"[^\w' ]+")
+
+
+def _words(text: str) -> str:
+    """Lowercase words separated by one space, punctuation dropped."""
+    return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
