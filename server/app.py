@@ -133,7 +133,8 @@ class Server:
         p = self.providers
         for warning in check_chain(p.asr, p.dialogue, p.tts, settings.asr.language):
             logger.warning("%s", warning)
-        await warm_up(p.tts, p.tts.capabilities.languages)
+        capabilities = getattr(p.tts, "capabilities", None)
+        await warm_up(p.tts, capabilities.languages if capabilities else frozenset())
         health = getattr(self.providers.dialogue, "health", None)
         if health is not None and hasattr(health, "degraded"):
             self.metrics.watch_degraded(lambda: bool(health.degraded))

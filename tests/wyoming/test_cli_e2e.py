@@ -16,6 +16,7 @@ import pytest
 from wyoming.client import AsyncTcpClient
 from wyoming.info import Describe, Info
 
+from server.config import Settings
 from tests.timing import scaled
 
 pytestmark = pytest.mark.e2e
@@ -59,7 +60,7 @@ def test_wyoming_port_option(tmp_path: Path) -> None:
                 return Info.from_event(event)
 
         info = asyncio.run(ask())
-        assert info.asr[0].models[0].name == "pocketsphinx" and info.tts
+        assert info.asr[0].models[0].name == Settings().asr.provider and info.tts
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(scaled(20)) == 0
     finally:
