@@ -56,6 +56,7 @@ def test_bad_port_argument(capsys: pytest.CaptureFixture[str]) -> None:
     assert "websocket.port" in capsys.readouterr().err
 
 
+@pytest.mark.e2e  # starts a real server
 def test_runs_until_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "server", "--port", "0", "--http-port", "0"],
@@ -81,6 +82,7 @@ def test_runs_until_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
     assert "WebSocket listening on" in err
 
 
+@pytest.mark.e2e  # starts a real server
 def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -125,6 +127,7 @@ def _banner(tmp_path: Path, **env: str) -> tuple[list[str], str]:
 
 
 @pytest.mark.e2e
+@pytest.mark.e2e  # starts a real server
 def test_banner_warns_when_free_text_has_nothing_to_answer_it(tmp_path: Path) -> None:
     lines, err = _banner(
         tmp_path, XIAOZHI_ASR__PROVIDER="pocketsphinx", XIAOZHI_ASR__MODE="lm",
@@ -138,6 +141,7 @@ def test_banner_warns_when_free_text_has_nothing_to_answer_it(tmp_path: Path) ->
 
 
 @pytest.mark.e2e
+@pytest.mark.e2e  # starts a real server
 def test_banner_warns_when_the_llm_is_unreachable(tmp_path: Path) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -127,6 +127,7 @@ def test_large_phrase_set_builds_fast_and_still_recognises(
     assert final.text == "set the volume to thirty"
 
 
+@pytest.mark.e2e  # loads the 3-gram LM (seconds)
 def test_lm_mode_free_text_keywords(speech: dict[tuple[str, str], list[Pcm]]) -> None:
     asr = PocketsphinxAsr(AsrSettings(mode="lm", pool_size=1))
     found = []
@@ -141,6 +142,7 @@ def test_lm_mode_free_text_keywords(speech: dict[tuple[str, str], list[Pcm]]) ->
     assert sum(found) >= 2, found  # LM transcripts of synthetic speech are unstable
 
 
+@pytest.mark.e2e  # loads the 3-gram LM (seconds)
 def test_grammar_mode_without_phrases_falls_back_to_the_lm(
     asr: PocketsphinxAsr, speech: dict[tuple[str, str], list[Pcm]]
 ) -> None:
