@@ -16,32 +16,12 @@ import numpy as np
 
 from protocol.audio import Pcm, samples_per_frame, split_frames
 from protocol.opus import OpusEncoder
+from server.recordings.ogg_opus import ogg_crc
 
 OPUS_FRAME_MS: Final = 20
 OPUS_PRE_SKIP: Final = 312
 """Samples at 48 kHz the decoder drops at the start (libopus' usual look-ahead)."""
 FORMATS: Final = ("pcm", "wav", "opus", "mp3")
-
-
-def _ogg_crc_table() -> list[int]:
-    table = []
-    for i in range(256):
-        r = i << 24
-        for _ in range(8):
-            r = ((r << 1) ^ 0x04C11DB7) if r & 0x80000000 else (r << 1)
-        table.append(r & 0xFFFFFFFF)
-    return table
-
-
-_CRC = _ogg_crc_table()
-
-
-def ogg_crc(data: bytes) -> int:
-    """The Ogg page checksum (CRC-32, polynomial 0x04C11DB7, not reflected)."""
-    crc = 0
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFFFFFF) ^ _CRC[((crc >> 24) & 0xFF) ^ byte]
-    return crc
 
 
 def ogg_page(packet: bytes, *, serial: int, seq: int, granule: int, flags: int) -> bytes:
