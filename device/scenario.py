@@ -174,4 +174,5 @@ async def run_script(ctl: DeviceController, script: Script) -> list[dict[str, An
         raise ScenarioError("scripted turns need a scripted audio source, not the microphone")
     if not script.utterances:
         return []
+    source.clear()  # the rest of a turn cut by a lost channel must not open the next turn
     return await _Runner(ctl, script, source).run()

