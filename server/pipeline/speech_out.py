@@ -27,6 +27,7 @@ from protocol.enums import Emotion
 from protocol.opus import OpusEncoder
 from server.errors import ErrorCode, ProviderError
 from server.pipeline.framing import SentenceFramer
+from server.pipeline.reply_cache import SentenceKey
 from server.providers.base import DialogueContext, SpeechAudio, TextDelta
 from server.providers.base import EmotionChosen as DialogueEmotion
 from server.providers.tts.pieces import synthesize_pieces
@@ -198,6 +199,13 @@ class Reply:
         ``tts.timeout_s`` without a piece; any exception does, not only a :class:`ProviderError`
         (an engine bug must not silence the reply). A voice failing after its first piece ends
         the sentence where it is (what was played is not repeated)."""
+        key, cache = self._cache_key(sentence, seq), self._deps.reply_cache
+        if cache is not None:
+            cached = cache.get(key)
+            self._deps.metrics.tts_cache(hit=cached is not None)
+            if cached is not None:
+                (await self._hand_over(None, list(cached), seq, sentence)).finish()
+                return True
         engines = [self._deps.tts]
         if self._deps.fallback_tts is not None:
             engines.append(self._deps.fallback_tts)
@@ -213,6 +221,8 @@ class Reply:
                     speech = await self._hand_over(speech, packets, seq, sentence)
                 speech = await self._hand_over(speech, await self._run(framer.flush), seq, sentence)
                 speech.finish()
+                if cache is not None and engine is self._deps.tts:
+                    cache.put(key, speech.packets)
                 return True
             except TimeoutError:
                 code = ErrorCode.TTS_TIMEOUT
@@ -246,9 +256,24 @@ class Reply:
         self._post(ev.SentenceReady(self.turn_id, seq, text, speech, time.monotonic()))
         return speech
 
+    def _lead_in_ms(self, seq: int) -> int:
+        return self._deps.settings.audio.lead_in_silence_ms if seq == 0 else 0
+
+    def _cache_key(self, sentence: str, seq: int) -> SentenceKey:
+        down = self._down
+        return SentenceKey(
+            text=sentence,
+            language=self._context.language or "",
+            voice=self._deps.tts.name,
+            rate_hz=down.sample_rate_hz,
+            frame_duration_ms=down.frame_duration_ms,
+            version=down.version,
+            lead_in_ms=self._lead_in_ms(seq),
+        )
+
     def _framer(self, seq: int) -> SentenceFramer:
         down = self._down
-        lead_in = self._deps.settings.audio.lead_in_silence_ms if seq == 0 else 0
+        lead_in = self._lead_in_ms(seq)
         return SentenceFramer(
             self._encoder,
             rate_hz=down.sample_rate_hz,

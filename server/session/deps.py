@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from server.config import Settings
 from server.metrics import ServerMetrics
+from server.pipeline.reply_cache import ReplyAudioCache
 from server.providers.base import AsrProvider, DialogueProvider, TtsProvider, VadProvider
 
 
@@ -34,6 +35,8 @@ class SessionDeps:
     metrics: ServerMetrics
     fallback_tts: TtsProvider | None = None
     """Speaks a sentence ``tts`` failed on (None: that sentence is skipped)."""
+    reply_cache: ReplyAudioCache | None = None
+    """Sentences spoken before, as packets, shared by all sessions (None: ``tts.cache_mb`` 0)."""
     barge_in: BargeInGate = field(default_factory=BargeInGate)
     uplink_queue_frames: int = 50
     """Uplink frames waiting for VAD/ASR before the oldest is dropped (3 s at 60 ms)."""

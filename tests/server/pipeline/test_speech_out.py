@@ -15,6 +15,7 @@ from protocol.binary import decode_frame
 from protocol.opus import OpusDecoder
 from server.config import load_settings
 from server.metrics import ServerMetrics
+from server.pipeline.reply_cache import ReplyAudioCache
 from server.pipeline.speech_out import Downlink, Reply, SentenceAudio
 from server.providers.base import (
     DialogueContext,
@@ -57,11 +58,13 @@ def executor() -> ThreadPoolExecutor:
 
 
 def make_reply(  # type: ignore[no-untyped-def]
-    executor, dialogue, tts, inbox, *, version=1, language="en", fallback=None, timeout_s=15.0
-) -> Reply:
+    executor, dialogue, tts, inbox, *, version=1, language="en", fallback=None, timeout_s=15.0,
+    cache=None,
+) -> Reply:  # fmt: skip
     settings = load_settings(tts={"timeout_s": timeout_s})
     metrics = ServerMetrics()
     deps = SessionDeps(settings, None, None, dialogue, tts, executor, metrics, fallback)  # type: ignore[arg-type]
+    deps.reply_cache = cache
     context = DialogueContext(language=language)
     return Reply(1, deps, Downlink(24000, 60, version), context, TurnLedger(1), inbox, LOG)
 
@@ -206,3 +209,52 @@ async def test_a_stream_that_breaks_after_its_first_piece_ends_that_sentence(exe
     (ready,) = inbox.of(ev.SentenceReady)
     assert ready.audio.complete and len(ready.audio.packets) == 2 + 10  # 600 ms were spoken
     assert fallback.texts == [], "what was played is not spoken again"
+
+
+async def test_a_sentence_spoken_before_comes_from_the_cache_byte_for_byte(executor) -> None:  # type: ignore[no-untyped-def]
+    cache, tts = ReplyAudioCache(1 << 20), ToneTts()
+    first, again = Inbox(), Inbox()
+    await make_reply(executor, FakeDialogue(), tts, first, cache=cache).run("what time is it")
+    await make_reply(executor, FakeDialogue(), tts, again, cache=cache).run("what time is it")
+    assert tts.texts == ["It is twelve o'clock."], "the second reply was not synthesised"
+    (a,), (b,) = first.of(ev.SentenceReady), again.of(ev.SentenceReady)
+    assert b.audio.packets == a.audio.packets and b.audio.complete
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert again.of(ev.ReplyEnded)[0].sentences == 1
+
+
+async def test_the_cache_keys_on_language_and_downlink(executor) -> None:  # type: ignore[no-untyped-def]
+    cache, tts = ReplyAudioCache(1 << 20), ToneTts()
+    for language, version in (("en", 1), ("zh", 1), ("en", 3)):
+        reply = make_reply(
+            executor, FakeDialogue(), tts, Inbox(), cache=cache, language=language, version=version
+        )
+        await reply.run("what time is it")
+    assert len(tts.texts) == 3 and cache.hits == 0
+
+
+async def test_a_fallback_voice_sentence_is_not_cached(executor) -> None:  # type: ignore[no-untyped-def]
+    cache, broken, fallback = ReplyAudioCache(1 << 20), ToneTts(fail_on=""), ToneTts()
+    for _ in range(2):
+        reply = make_reply(
+            executor, FakeDialogue(), broken, Inbox(), fallback=fallback, cache=cache
+        )
+        await reply.run("what time is it")
+    assert len(broken.texts) == 2 and len(fallback.texts) == 2 and len(cache) == 0
+
+
+def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
+    from server.pipeline.reply_cache import PER_ENTRY_BYTES, SentenceKey
+
+    def key(text: str) -> SentenceKey:
+        return SentenceKey(text, "en", "tone", 24000, 60, 1, 0)
+
+    cache = ReplyAudioCache(3 * (1000 + PER_ENTRY_BYTES))
+    for text in "abc":
+        cache.put(key(text), [b"x" * 1000])
+    assert cache.get(key("a")) is not None  # a is now the most recent
+    cache.put(key("d"), [b"x" * 1000])
+    assert cache.get(key("b")) is None and cache.get(key("a")) is not None
+    assert len(cache) == 3 and cache.bytes <= cache.max_bytes
+    cache.put(key("huge"), [b"x" * 10_000])  # bigger than the whole cache: not kept
+    assert cache.get(key("huge")) is None and len(cache) == 3
