@@ -127,6 +127,12 @@ class WhisperSettings(StrictModel):
     """Below this average token log-probability the speech is "not understood" (rejected)."""
     max_compression_ratio: float = Field(default=2.4, gt=0)
     """Above this (gzip ratio of the text) the output is a repetition loop (rejected)."""
+    max_queue_wait_s: float = Field(default=4.0, ge=0, le=300)
+    """Longest a session's utterance waits for Whisper to *start* on it (seconds; Whisper decodes
+    one utterance at a time, 0.3–2 s each, on its own thread). Past it the utterance is dropped
+    from the queue and the user hears "can't understand speech right now, try again"
+    (``xiaozhi_errors_total{code="asr-queue-timeout"}``) instead of waiting in silence; the
+    grammar fast path never waits. 0: wait however long it takes."""
 
 
 class OpenAIAsrSettings(StrictModel):
@@ -245,6 +251,11 @@ class DialogueSettings(StrictModel):
     reply_timeout_s: float = Field(default=30.0, gt=0, le=600)
     """Seconds a reply may go without producing a sentence (a stalled LLM or tool) before it is
     ended: ``tts stop`` if it was speaking, else a spoken apology."""
+    speculative_start: bool = True
+    """Start the answer when the streaming transcript is a complete command and the user has
+    gone quiet, before the endpoint; it is heard, and device tools run, only if the final
+    transcript is the same words (else it is dropped unheard). With an LLM a dropped start
+    costs a request."""
     fallback: Literal["local", "none"] = "local"
     """With ``provider: openai``: ``local`` answers with the local dialogue (device commands,
     time, small talk) while the LLM is unreachable; ``none`` apologises instead."""

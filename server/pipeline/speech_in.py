@@ -78,6 +78,9 @@ class SpeechInResult:
     errors: list[str] = field(default_factory=list)
     partial_text: str | None = None
     """The recogniser's new partial transcript, when this packet changed it."""
+    stable_text: str | None = None
+    """The partial transcript is a complete command and the user went quiet after it (the
+    first non-speech window since it appeared): its answer may start before the endpoint."""
     transcript: Transcript | None = None
     """The recogniser's final :class:`Transcript` (confidence, N-best), when it gave one."""
     pending: AsrStream | None = None
@@ -125,6 +128,9 @@ class SpeechIn:
         self._phrases: tuple[str, ...] = ()
         """The dialogue's phrases for this utterance (empty: free text)."""
         self._hyp_complete = False
+        self._hyp_text = ""
+        self._stable_text = ""
+        """The last partial reported as :attr:`SpeechInResult.stable_text` (once per text)."""
         self._utterance: list[Pcm] = []
         """PCM fed to the ASR stream so far (to re-recognise with new phrases)."""
         self._utterance_samples = 0
@@ -170,6 +176,7 @@ class SpeechIn:
         self._asr_failed = False
         self._last_speech_ms = 0.0
         self._hyp_complete = False
+        self._hyp_text = self._stable_text = ""
         self._utterance = []
         self._utterance_samples = 0
 
@@ -214,6 +221,13 @@ class SpeechIn:
                 elif isinstance(event, SpeechEnded) and self._endpointing:
                     self._end(result, event.reason)
                     return result
+            if (
+                not is_speech
+                and self._endpointer.speaking
+                and self._hyp_complete
+                and self._hyp_text != self._stable_text
+            ):
+                self._stable_text = result.stable_text = self._hyp_text
         result.speech_run_ms = self._run_ms
         return result
 
@@ -274,7 +288,7 @@ class SpeechIn:
             self._stream = None
             return
         if partial is not None:
-            result.partial_text = partial.text
+            result.partial_text = self._hyp_text = partial.text
             self._hyp_complete = phrase_key(partial.text) in self._complete_phrases
 
     def _speech_end_arrival(self) -> float | None:

@@ -138,6 +138,8 @@ class SpeechInWorker:
         if result.speech_run_ms > 0:
             self._post(ev.SpeechProgressed(epoch, result.speech_run_ms, now))
         if result.final_text is None:
+            if result.stable_text:
+                self._post(ev.PartialStable(epoch, result.stable_text, now))
             return
         marks = {
             "speech_end_detected": result.detected_s or now,

@@ -36,7 +36,7 @@ from server.pipeline.player import Player
 from server.pipeline.speech_in_queue import Frame
 from server.pipeline.speech_in_worker import SpeechInWorker
 from server.pipeline.speech_out import Downlink, Reply
-from server.providers.base import DialogueContext
+from server.providers.base import DialogueContext, ToolCaller
 from server.security.flood import POLICY_VIOLATION, UplinkGate, Verdict
 from server.session import events as ev
 from server.session.channel import Channel, ChannelClosed, PeerInfo, SessionLog
@@ -44,7 +44,7 @@ from server.session.core import CoreSettings, Phase, SessionCore
 from server.session.deps import SessionDeps
 from server.session.inbox import Inbox
 from server.session.ledger import TurnLedger
-from server.session.reply_tasks import ReplyTasks
+from server.session.reply_tasks import HeldOutbox, ReplyTasks, gated_tools
 from server.session.tools import DeviceTools
 
 __all__ = ["Channel", "ChannelClosed", "Connection", "PeerInfo", "SessionLog"]
@@ -82,6 +82,7 @@ class Connection:
                 barge_in_speech_ms=deps.barge_in.min_speech_ms,
                 echo_guard_s=deps.barge_in.echo_guard_s,
                 language=s.asr.language,
+                speculate=s.dialogue.speculative_start,
                 transport=peer.transport,
                 udp=peer.udp,
             )
@@ -224,6 +225,10 @@ class Connection:
                 self._speech_in.cancel()
             case ev.StartReply():
                 self._start_reply(action)
+            case ev.Speculate():
+                self._speculate(action)
+            case ev.DiscardSpeculation():
+                self._replies.discard()
             case ev.CancelReply(turn_id=turn_id):
                 self._replies.cancel(turn_id)
             case ev.ReplyFinished(turn_id=turn_id, completed=completed):
@@ -289,22 +294,52 @@ class Connection:
     # ------------------------------------------------------------------ replies
 
     def _start_reply(self, start: ev.StartReply) -> None:
+        if start.speculative:
+            history = self._replies.adopt(start.turn_id, start.marks)
+            if history is not None:
+                self._history = history
+                return
         ledger = TurnLedger(start.turn_id)
         for stage, at_s in start.marks.items():
             ledger.mark(stage, at_s)
-        s = self._deps.settings.audio
-        downlink = Downlink(s.downlink_sample_rate_hz, s.downlink_frame_duration_ms, start.version)
-        context = DialogueContext(
-            tools=self._tools.tools,
-            call_tool=self._tools.call_tool,
-            history=self._history,
-            language=start.language,
-            device_id=self._peer.device_id,
-        )
+        context = self._context(start.language, self._tools.call_tool, self._history)
         reply = Reply(
-            start.turn_id, self._deps, downlink, context, ledger, self.inbox.post, self.log
+            start.turn_id,
+            self._deps,
+            self._downlink(start.version),
+            context,
+            ledger,
+            self.inbox.post,
+            self.log,
         )
         self._replies.start(reply, start.text, start.fixed)
+
+    def _speculate(self, action: ev.Speculate) -> None:
+        """Answer ``action.text`` unheard: held events, gated tools, a copy of the history."""
+        outbox = HeldOutbox(self.inbox.post)
+        history = list(self._history)
+        context = self._context(
+            action.language, gated_tools(self._tools.call_tool, outbox), history
+        )
+        reply = Reply(
+            0, self._deps, self._downlink(action.version), context, TurnLedger(0), outbox, self.log
+        )
+        self._replies.speculate(reply, action.text, outbox, history)
+
+    def _downlink(self, version: int) -> Downlink:
+        s = self._deps.settings.audio
+        return Downlink(s.downlink_sample_rate_hz, s.downlink_frame_duration_ms, version)
+
+    def _context(
+        self, language: str, call_tool: ToolCaller, history: list[dict[str, Any]]
+    ) -> DialogueContext:
+        return DialogueContext(
+            tools=self._tools.tools,
+            call_tool=call_tool,
+            history=history,
+            language=language,
+            device_id=self._peer.device_id,
+        )
 
     # ------------------------------------------------------------------ outbound
 

@@ -29,6 +29,11 @@ Rules (protocol.md §5, §9):
   ``listen start``, the socket closing), or when its producer fails or stalls for
   ``reply_timeout_s``. A turn that never spoke sends no ``tts stop`` (a failed one is followed by
   a spoken apology).
+* **Speculation.** A stable partial that is a complete command (the user has gone quiet)
+  starts its answer early (``Speculate``) while no turn runs. The turn of the same utterance
+  adopts it only if its final text and language are the same; otherwise, or when the utterance
+  is over without a turn, it is discarded. Until adopted nothing of it is sent and no device
+  tool is called (the shell holds its sentences and gates its tool calls).
 * **Idle.** No traffic either way for ``idle_timeout_s`` closes the session; a turn in progress
   (the server speaking) counts as traffic.
 * **Shutdown.** The reply in progress may finish within the grace time (then ``tts stop`` at
@@ -89,6 +94,8 @@ class CoreSettings:
     echo_guard_s: float = 0.3
     language: str = "en"
     """Reply language when the recogniser does not tell."""
+    speculate: bool = True
+    """Start the answer on a stable complete-command partial, before the endpoint."""
     transport: str = "websocket"
     """``websocket``, or ``udp`` for an MQTT + UDP session."""
     udp: UdpParams | None = None
@@ -134,6 +141,8 @@ class SessionCore:
         """The server is shutting down: no new utterances, close after the current reply."""
         self._header_version: int | None = None
         self._last_activity_s = 0.0
+        self.speculation: tuple[int, str, str] | None = None
+        """(epoch, text, language) of the answer being prepared speculatively."""
 
     # ------------------------------------------------------------------ queries (for the shell)
 
@@ -173,6 +182,8 @@ class SessionCore:
                 out.append(ev.RefreshGrammar())
             case ev.SpeechProgressed(epoch=epoch, speech_run_ms=run_ms, now_s=now):
                 self._on_speech_progress(epoch, run_ms, now, out)
+            case ev.PartialStable():
+                self._on_partial_stable(event, out)
             case ev.UtteranceEnded():
                 self._on_utterance(event, out)
             case ev.EmotionChosen(turn_id=turn_id, emotion=emotion, now_s=now):
@@ -195,6 +206,10 @@ class SessionCore:
                 if self.is_current(turn_id):
                     out.append(ev.CountError(code, f"reply {turn_id} failed ({code})"))
                     self._fail_turn(now, out)
+        if self.speculation is not None and (
+            self.speculation[0] != self.epoch or self.phase is not Phase.OPEN
+        ):
+            self._discard_speculation(out)  # its utterance is over and it was not adopted
         return out
 
     # ------------------------------------------------------------------ device messages
@@ -223,6 +238,7 @@ class SessionCore:
             case Abort(reason=reason):
                 out.append(ev.Log(logging.INFO, f"abort ({reason or 'button'})"))
                 self._cancel(out)
+                self._discard_speculation(out)
             case DeviceMcp() | IotDescriptors() | IotStates():
                 out.append(ev.FeedTools(message))
             case DeviceGoodbye() if self.settings.transport == "udp":
@@ -357,6 +373,29 @@ class SessionCore:
             out.append(ev.Log(logging.INFO, f"barge-in: {run_ms:.0f} ms of speech while speaking"))
             self._cancel(out)
 
+    def _on_partial_stable(self, p: ev.PartialStable, out: list[ev.Action]) -> None:
+        if (
+            not self.settings.speculate
+            or p.epoch != self.epoch
+            or self.phase is not Phase.OPEN
+            or self.turn is not None
+            or not self.listening
+            or self.draining
+        ):
+            return
+        text = p.text.strip()
+        language = base_language(p.language, base_language(self.settings.language))
+        if not text or self.speculation == (p.epoch, text, language):
+            return
+        self._discard_speculation(out)
+        self.speculation = (p.epoch, text, language)
+        out.append(ev.Speculate(text, language, self.version))
+
+    def _discard_speculation(self, out: list[ev.Action]) -> None:
+        if self.speculation is not None:
+            self.speculation = None
+            out.append(ev.DiscardSpeculation())
+
     def _on_utterance(self, u: ev.UtteranceEnded, out: list[ev.Action]) -> None:
         if u.epoch != self.epoch or self.phase is not Phase.OPEN:
             return  # stale: a newer utterance was opened meanwhile
@@ -393,10 +432,17 @@ class SessionCore:
     def _start(
         self, text: str, fixed: bool, language: str, u: ev.UtteranceEnded, out: list[ev.Action]
     ) -> None:
+        adopt = not fixed and self.speculation == (u.epoch, text, language)
+        if adopt:
+            self.speculation = None
+        else:
+            self._discard_speculation(out)
         self.last_turn_id += 1
         self.turn = TurnState(self.last_turn_id, fixed)
         out.append(
-            ev.StartReply(self.last_turn_id, text, fixed, language, self.version, dict(u.marks))
+            ev.StartReply(
+                self.last_turn_id, text, fixed, language, self.version, dict(u.marks), adopt
+            )
         )
         self._progress(u.now_s, out)
 

@@ -90,6 +90,17 @@ class SpeechProgressed:
 
 
 @dataclass(frozen=True, slots=True)
+class PartialStable:
+    """Utterance ``epoch``'s partial transcript is a complete command and the user has gone
+    quiet: the answer to ``text`` may be started before the endpoint (speculatively)."""
+
+    epoch: int
+    text: str
+    now_s: float
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UtteranceEnded:
     """The endpointer or ``listen stop`` ended utterance ``epoch``."""
 
@@ -162,6 +173,7 @@ Event = (
     | ShutdownRequested
     | ToolsChanged
     | SpeechProgressed
+    | PartialStable
     | UtteranceEnded
     | EmotionChosen
     | SentenceReady
@@ -251,6 +263,23 @@ class StartReply:
     version: int
     """Binary protocol version to frame the reply's audio with."""
     marks: dict[str, float] = field(default_factory=dict)
+    speculative: bool = False
+    """Adopt the running speculation (same text and language) as this turn's reply."""
+
+
+@dataclass(frozen=True, slots=True)
+class Speculate:
+    """Start answering ``text`` now, unheard: nothing of it reaches the device and no device
+    tool is called until a :class:`StartReply` with ``speculative=True`` adopts it."""
+
+    text: str
+    language: str
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DiscardSpeculation:
+    """The speculative answer was for other words: drop it (it was never heard, no tool ran)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +339,8 @@ Action = (
     | StartToolDiscovery
     | FeedTools
     | StartReply
+    | Speculate
+    | DiscardSpeculation
     | PlaySentence
     | CancelReply
     | ReplyFinished

@@ -481,3 +481,81 @@ def test_a_reply_in_progress_is_not_idle() -> None:
     run.t += 121.0
     out = run.feed(ev.TimerFired(IDLE_TIMER, run.t))
     assert ev.Close(1000, "idle timeout") in out
+
+
+# ----------------------------------------------------------------------------- speculation
+
+
+def listening(mode: ListenMode = ListenMode.AUTO, **settings: object) -> Run:
+    run = Run(**settings)
+    run.hello()
+    run.msg(ListenStart(mode=mode))
+    return run
+
+
+def stable(run: Run, text: str) -> list[ev.Action]:
+    run.t += 0.1
+    return run.feed(ev.PartialStable(run.core.epoch, text, run.t))
+
+
+def test_a_stable_command_partial_starts_a_speculation_that_the_same_words_adopt() -> None:
+    run = listening()
+    assert stable(run, "turn on the lamp") == [ev.Speculate("turn on the lamp", "en", 1)]
+    assert stable(run, "turn on the lamp") == []  # once per words
+    out = run.utterance("turn on the lamp", language="en")
+    (start,) = [a for a in out if isinstance(a, ev.StartReply)]
+    assert start.speculative and start.text == "turn on the lamp"
+    assert not run.of(ev.DiscardSpeculation) and run.core.speculation is None
+
+
+@pytest.mark.parametrize(
+    ("final", "kw"),
+    [("turn off the lamp", {}), ("", {}), ("turn on the lamp", {"rejected": True}),
+     ("turn on the lamp", {"language": "zh"})],
+)  # fmt: skip
+def test_other_words_noise_or_rejection_discard_the_speculation(
+    final: str, kw: dict[str, object]
+) -> None:
+    run = listening()
+    stable(run, "turn on the lamp")
+    out = run.utterance(final, **kw)
+    assert ev.DiscardSpeculation() in out and run.core.speculation is None
+    starts = [a for a in out if isinstance(a, ev.StartReply)]
+    assert all(not s.speculative for s in starts)
+    if starts:  # the discard comes before the real turn starts
+        assert out.index(ev.DiscardSpeculation()) < out.index(starts[0])
+
+
+def test_a_new_partial_replaces_the_speculation() -> None:
+    run = listening()
+    stable(run, "turn on the lamp")
+    out = stable(run, "turn on the fan")
+    assert out == [ev.DiscardSpeculation(), ev.Speculate("turn on the fan", "en", 1)]
+
+
+@pytest.mark.parametrize("how", ["abort", "listen start", "channel lost", "stale"])
+def test_a_speculation_never_outlives_its_utterance(how: str) -> None:
+    run = listening()
+    stable(run, "what time is it")
+    if how == "abort":
+        out = run.msg(Abort())
+    elif how == "listen start":
+        out = run.msg(ListenStart(mode=ListenMode.AUTO))
+    elif how == "channel lost":
+        out = run.feed(ev.ChannelLost(run.t))
+    else:  # the user spoke again and that utterance ended first
+        run.msg(ListenStart(mode=ListenMode.AUTO))
+        out = run.utterance("turn on the lamp")
+    assert run.core.speculation is None
+    assert ev.DiscardSpeculation() in run.actions
+    assert not any(isinstance(a, ev.StartReply) and a.speculative for a in run.actions), out
+
+
+def test_no_speculation_while_a_turn_runs_when_off_or_for_an_old_epoch() -> None:
+    run = started(ListenMode.REALTIME)
+    assert stable(run, "turn on the lamp") == []  # the server is answering
+    off = listening(speculate=False)
+    assert stable(off, "turn on the lamp") == []
+    old = listening()
+    old.t += 0.1
+    assert old.feed(ev.PartialStable(old.core.epoch - 1, "turn on the lamp", old.t)) == []
