@@ -86,6 +86,12 @@ class VadSettings(StrictModel):
     complete_silence_ms: int = Field(default=200, ge=50, le=5000)
     """Shorter silence that is enough once the words so far are a complete command the dialogue
     understands (grammar phrase); set it to ``endpoint_silence_ms`` to always wait the full one."""
+    leaf_silence_ms: int = Field(default=120, ge=0, le=5000)
+    """A complete command that no other phrase continues (a leaf of the grammar: "turn on the
+    kitchen lamp", not "set the volume to thirty", which "... thirty five" continues) ends once
+    the audio has had no voiced sample for this long, at the first window the VAD calls silence,
+    instead of ``complete_silence_ms`` after the VAD's own speech tail (~150 ms behind the
+    voice). 0 turns it off."""
     min_speech_ms: int = Field(default=150, ge=0)
     """Shorter bursts of speech are ignored (clicks, coughs)."""
     max_utterance_s: float = Field(default=15.0, gt=0)

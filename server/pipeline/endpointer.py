@@ -12,6 +12,10 @@ audio samples received / 16); nothing here reads a clock or sleeps.
   e.g. the streaming transcript is one of the dialogue's phrases), the shorter
   ``complete_silence_ms`` is enough: a finished command is answered sooner, while a pause in the
   middle of one ("set the volume to … thirty") still gets the full silence.
+* When the command is also a *leaf* (no phrase continues it, ``leaf=True``) and the caller
+  tells where the voice itself last was (``voiced_until_ms``, from the audio: the VAD's speech
+  tail lags it by ~150 ms), speech ends at the first non-speech window once the audio has been
+  unvoiced for ``leaf_silence_ms``.
 """
 
 from __future__ import annotations
@@ -49,8 +53,10 @@ class Endpointer:
         min_speech_ms: float = float(_DEFAULTS["min_speech_ms"].default),
         max_utterance_ms: float = float(_DEFAULTS["max_utterance_s"].default) * 1000,
         complete_silence_ms: float | None = None,
+        leaf_silence_ms: float = 0.0,
     ) -> None:
-        """``complete_silence_ms`` None = same as ``endpoint_silence_ms`` (no shortcut)."""
+        """``complete_silence_ms`` None = same as ``endpoint_silence_ms`` (no shortcut);
+        ``leaf_silence_ms`` 0 = no leaf shortcut."""
         complete = endpoint_silence_ms if complete_silence_ms is None else complete_silence_ms
         if endpoint_silence_ms <= 0 or min_speech_ms < 0 or max_utterance_ms <= 0 or complete <= 0:
             raise ValueError(
@@ -61,6 +67,7 @@ class Endpointer:
         self.complete_silence_ms = float(min(complete, endpoint_silence_ms))
         self.min_speech_ms = float(min_speech_ms)
         self.max_utterance_ms = float(max_utterance_ms)
+        self.leaf_silence_ms = max(0.0, float(leaf_silence_ms))
         self.reset()
 
     @classmethod
@@ -70,6 +77,7 @@ class Endpointer:
             settings.min_speech_ms,
             settings.max_utterance_s * 1000,
             settings.complete_silence_ms,
+            settings.leaf_silence_ms,
         )
 
     def reset(self) -> None:
@@ -85,11 +93,18 @@ class Endpointer:
         return self._started_ms is not None
 
     def process(
-        self, is_speech: bool, now_ms: float, *, complete: bool = False
+        self,
+        is_speech: bool,
+        now_ms: float,
+        *,
+        complete: bool = False,
+        leaf: bool = False,
+        voiced_until_ms: float | None = None,
     ) -> list[EndpointEvent]:
         """Feed one VAD decision for the window at ``now_ms``; returns the events it causes.
 
-        ``complete``: the words heard so far form a complete command (see the module doc).
+        ``complete``: the words heard so far form a complete command; ``leaf``: one no phrase
+        continues, the voice last heard at ``voiced_until_ms`` (see the module doc).
 
         Raises ``ValueError`` if time goes backwards.
         """
@@ -101,6 +116,8 @@ class Endpointer:
             max_end = self._started_ms + self.max_utterance_ms
             silence = self.complete_silence_ms if complete else self.endpoint_silence_ms
             silence_end = self._last_speech_ms + silence
+            if complete and leaf and self.leaf_silence_ms > 0 and voiced_until_ms is not None:
+                silence_end = min(silence_end, max(now_ms, voiced_until_ms + self.leaf_silence_ms))
             if not is_speech and silence_end <= max_end and now_ms >= silence_end:
                 events.append(SpeechEnded(silence_end, "silence"))
                 self._started_ms = None

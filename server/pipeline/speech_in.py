@@ -51,6 +51,15 @@ def phrase_key(text: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", text.lower()).split())
 
 
+def leaves(phrases: frozenset[str]) -> frozenset[str]:
+    """The phrases (``phrase_key`` form) that no other phrase continues word for word."""
+    continued: set[str] = set()
+    for phrase in phrases:
+        words = phrase.split(" ")
+        continued.update(" ".join(words[:n]) for n in range(1, len(words)))
+    return phrases - continued
+
+
 @dataclass(slots=True)
 class SpeechInResult:
     """What one packet (or a finish) produced."""
@@ -128,6 +137,11 @@ class SpeechIn:
         self._phrases: tuple[str, ...] = ()
         """The dialogue's phrases for this utterance (empty: free text)."""
         self._hyp_complete = False
+        self._leaf_phrases: frozenset[str] = frozenset()
+        """Phrases no other phrase continues (``phrase_key`` form)."""
+        self._hyp_leaf = False
+        self._voiced_until_ms: float | None = None
+        """End of the last voiced sample of the utterance (ms of audio)."""
         self._hyp_text = ""
         self._stable_text = ""
         """The last partial reported as :attr:`SpeechInResult.stable_text` (once per text)."""
@@ -146,6 +160,7 @@ class SpeechIn:
             return
         self._phrases = given
         self._complete_phrases = frozenset(phrase_key(p) for p in given)
+        self._leaf_phrases = leaves(self._complete_phrases)
         if self._stream is not None:  # re-recognise the utterance so far with the new grammar
             self._stream.close()
             self._stream = None
@@ -175,7 +190,8 @@ class SpeechIn:
         self._heard = False
         self._asr_failed = False
         self._last_speech_ms = 0.0
-        self._hyp_complete = False
+        self._hyp_complete = self._hyp_leaf = False
+        self._voiced_until_ms = None
         self._hyp_text = self._stable_text = ""
         self._utterance = []
         self._utterance_samples = 0
@@ -208,12 +224,21 @@ class SpeechIn:
             self._ring.pop(0)
         if self._stream is not None:
             self._asr_accept(pcm, result)
+        voiced = np.flatnonzero(np.abs(pcm.astype(np.int32)) >= VOICED_ABS)
+        if voiced.size:
+            self._voiced_until_ms = start_ms + (int(voiced[-1]) + 1) * 1000 / ASR_RATE_HZ
         for is_speech in self._vad.accept(pcm):
             self._vad_ms += self._vad.window_ms
             self._run_ms = self._run_ms + self._vad.window_ms if is_speech else 0.0
             if is_speech:
                 self._last_speech_ms = self._vad_ms
-            events = self._endpointer.process(is_speech, self._vad_ms, complete=self._hyp_complete)
+            events = self._endpointer.process(
+                is_speech,
+                self._vad_ms,
+                complete=self._hyp_complete,
+                leaf=self._hyp_leaf,
+                voiced_until_ms=self._voiced_until_ms,
+            )
             for event in events:
                 if isinstance(event, SpeechStarted) and self._stream is None:
                     self._open_asr(event.at_ms, result)
@@ -289,7 +314,9 @@ class SpeechIn:
             return
         if partial is not None:
             result.partial_text = self._hyp_text = partial.text
-            self._hyp_complete = phrase_key(partial.text) in self._complete_phrases
+            key = phrase_key(partial.text)
+            self._hyp_complete = key in self._complete_phrases
+            self._hyp_leaf = key in self._leaf_phrases
 
     def _speech_end_arrival(self) -> float | None:
         """Arrival of the packet holding the last voiced sample up to the last speech window."""

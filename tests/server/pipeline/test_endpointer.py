@@ -159,3 +159,35 @@ def test_complete_silence_defaults_to_the_full_one_and_never_exceeds_it() -> Non
     assert Endpointer.from_settings(VadSettings()).complete_silence_ms == 200
     with pytest.raises(ValueError, match="complete_silence_ms"):
         Endpointer(400, 0, 10_000, complete_silence_ms=0)
+
+
+def test_a_leaf_command_ends_once_the_voice_has_been_quiet_for_the_leaf_silence() -> None:
+    ep = Endpointer(400, 0, 10_000, complete_silence_ms=200, leaf_silence_ms=120)
+    # the voice stops at 100 ms; the VAD's speech tail runs to 256 ms (8 windows)
+    feed = [(i * WIN, i < 9) for i in range(30)]
+    ended = [
+        (now, e)
+        for now, s in feed
+        for e in ep.process(s, now, complete=True, leaf=True, voiced_until_ms=100.0)
+        if isinstance(e, SpeechEnded)
+    ]
+    assert ended == [(9 * WIN, SpeechEnded(9 * WIN, "silence"))]  # the first silent window
+    ep.reset()
+    not_leaf = [
+        e
+        for now, s in feed
+        for e in ep.process(s, now, complete=True, voiced_until_ms=100.0)
+        if isinstance(e, SpeechEnded)
+    ]
+    assert not_leaf == [SpeechEnded(8 * WIN + 200, "silence")]
+
+
+def test_a_leaf_still_waits_while_the_audio_is_voiced() -> None:
+    ep = Endpointer(400, 0, 10_000, complete_silence_ms=200, leaf_silence_ms=120)
+    for i in range(5):
+        ep.process(True, i * WIN, complete=True, leaf=True, voiced_until_ms=i * WIN)
+    # a non-speech window 30 ms after the last voiced sample: too soon for the leaf rule
+    assert ep.process(False, 5 * WIN, complete=True, leaf=True, voiced_until_ms=5 * WIN - 30) == []
+    off = Endpointer(400, 0, 10_000, complete_silence_ms=200, leaf_silence_ms=0)
+    off.process(True, 0.0)
+    assert off.process(False, 150.0, complete=True, leaf=True, voiced_until_ms=0.0) == []

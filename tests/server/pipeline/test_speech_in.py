@@ -71,8 +71,8 @@ def test_phrase_key_ignores_case_spacing_and_punctuation() -> None:
 
 def test_a_complete_command_is_answered_sooner(engines: tuple[VadProvider, AsrProvider]) -> None:
     pcm = np.concatenate([silence(300), say("turn on the kitchen lamp")])
-    quick, quick_at = run(engines, pcm, VadSettings(complete_silence_ms=200))
-    full, full_at = run(engines, pcm, VadSettings(complete_silence_ms=400))
+    quick, quick_at = run(engines, pcm, VadSettings(complete_silence_ms=200, leaf_silence_ms=0))
+    full, full_at = run(engines, pcm, VadSettings(complete_silence_ms=400, leaf_silence_ms=0))
     assert quick.final_text == full.final_text == "turn on the kitchen lamp"
     assert 0.12 <= full_at - quick_at <= 0.28  # 200 ms less silence, give or take a window
 
@@ -98,3 +98,21 @@ def test_speech_end_is_located_in_the_audio(engines: tuple[VadProvider, AsrProvi
         # (one packet later at most: Opus delays the decoded audio by a few ms)
         assert 0 <= result.speech_end_s - sent_s <= 0.061, (text, result.speech_end_s, sent_s)
         assert result.detected_s is not None
+
+
+def test_a_leaf_command_ends_sooner_still(engines: tuple[VadProvider, AsrProvider]) -> None:
+    pcm = np.concatenate([silence(300), say("turn on the kitchen lamp")])
+    leaf, leaf_at = run(engines, pcm, VadSettings())
+    plain, plain_at = run(engines, pcm, VadSettings(leaf_silence_ms=0))
+    assert leaf.final_text == plain.final_text == "turn on the kitchen lamp"
+    assert plain_at - leaf_at >= 0.12, (leaf_at, plain_at)  # no 200 ms on top of the VAD tail
+
+
+def test_a_command_that_another_continues_is_not_cut_by_the_leaf_rule(
+    engines: tuple[VadProvider, AsrProvider],
+) -> None:
+    pcm = np.concatenate(
+        [silence(300), spoken("set the volume to thirty"), silence(150), spoken("five")]
+    )
+    result, _ = run(engines, pcm, VadSettings())
+    assert result.final_text == "set the volume to thirty five"
