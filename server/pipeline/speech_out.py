@@ -131,7 +131,11 @@ class Reply:
         self._post = post
         self._log = log
         self._emotion_sent = False
-        self._encoder = OpusEncoder(downlink.sample_rate_hz, downlink.frame_duration_ms)
+        self._encoder = OpusEncoder(
+            downlink.sample_rate_hz,
+            downlink.frame_duration_ms,
+            complexity=deps.settings.audio.opus_complexity,
+        )
         self._credit = asyncio.Semaphore(SENTENCES_AHEAD)
 
     async def run(self, text: str, *, fixed: bool = False) -> None:
