@@ -154,6 +154,9 @@ class Server:
             self.metrics.watch_degraded(lambda: bool(health.degraded))
         loop = asyncio.get_running_loop()
         self.metrics.watch_event_loop_tasks(lambda: len(asyncio.all_tasks(loop)))
+        if isinstance(getattr(p.asr, "queue_depth", None), int):  # whisper, twopass
+            asr: Any = p.asr
+            self.metrics.watch_asr_queue(lambda: int(asr.queue_depth))
         probe = getattr(self.providers.dialogue, "probe", None)
         if probe is not None:  # an LLM with a local fallback: is it reachable now?
             await probe()

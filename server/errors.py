@@ -24,6 +24,10 @@ class ErrorCode(StrEnum):
     PROVIDER_UNAVAILABLE = "provider-unavailable"
     CONFIG_ERROR = "config-error"
     ASR_BUSY = "asr-busy"
+    """Every pooled decoder is in use (pocketsphinx)."""
+    ASR_QUEUE_TIMEOUT = "asr-queue-timeout"
+    """Whisper had not started on the utterance within ``asr.whisper.max_queue_wait_s``: the
+    request was taken out of its queue (retryable; the user is told to ask again)."""
     ASR_FAILED = "asr-failed"
     ASR_UNREACHABLE = "asr-unreachable"
     ASR_TIMEOUT = "asr-timeout"

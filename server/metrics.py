@@ -160,6 +160,17 @@ class ServerMetrics:
         )
         gauge.set_function(lambda: float(count()))
 
+    def watch_asr_queue(self, depth: Callable[[], int]) -> None:
+        """Expose ``xiaozhi_asr_queue_depth`` (utterances waiting for the slow recogniser,
+        Whisper, to start on them; one refused after ``asr.whisper.max_queue_wait_s`` counts in
+        ``xiaozhi_errors_total{code="asr-queue-timeout"}``)."""
+        gauge = Gauge(
+            "xiaozhi_asr_queue_depth",
+            "Utterances waiting for Whisper to start decoding them (the one decoding excluded)",
+            registry=self.registry,
+        )
+        gauge.set_function(lambda: float(depth()))
+
     def plain_http_on_websocket_port(self) -> None:
         """A plain HTTP request reached the WebSocket port (it was told where OTA lives)."""
         self._plain_http.inc()

@@ -16,10 +16,18 @@ At the end of the utterance:
 loses against the phone loop, measured) and lets Whisper choose en/zh. Without phrases (an LLM
 dialogue) every utterance goes to Whisper. Timings of the last pass are kept on the stream
 (:attr:`TwoPassStream.timings`) for the ledger and the benchmark.
+
+The session awaits :meth:`TwoPassStream.finish_async`: the grammar pass ends on a worker thread
+of the event loop's default pool (milliseconds; neither the loop, the shared executor nor
+Whisper's thread), and only an untrusted result waits for Whisper's own thread, so a command
+is answered at once however many questions queue for Whisper; a question Whisper has not
+started within ``asr.whisper.max_queue_wait_s`` is refused (``asr-queue-timeout``, see
+:mod:`.decode_queue`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -69,6 +77,7 @@ class TwoPassAsr:
     ) -> None:
         self.language = spoken_language(settings.language)
         self.second = second or WhisperAsr(settings)
+        self._owns_second = second is None
         self.first: PocketsphinxAsr | None = None
         if self.language != "zh":
             garbage = settings.garbage_phone_probability or GARBAGE_PHONE_PROBABILITY
@@ -88,15 +97,27 @@ class TwoPassAsr:
             languages=self.second.capabilities.languages,
         )
 
+    @property
+    def queue_depth(self) -> int:
+        """Utterances waiting for Whisper to start on them (``xiaozhi_asr_queue_depth``)."""
+        return self.second.queue_depth
+
     def create_stream(self, phrases: Sequence[str] | None = None) -> TwoPassStream:
         first = self.first.create_stream(phrases) if self.first and phrases else None
         return TwoPassStream(
             self, first, frozenset(" ".join(p.lower().split()) for p in phrases or ())
         )
 
+    def close(self) -> None:
+        """Stop the Whisper thread of a second pass this provider loaded (a shared one, passed
+        in, is its owner's to close)."""
+        if self._owns_second:
+            self.second.close()
+
 
 class TwoPassStream:
-    """One utterance; blocking calls, run from the executor (one call at a time)."""
+    """One utterance; blocking calls, run from the executor (one call at a time), or
+    :meth:`finish_async` awaited at the end."""
 
     def __init__(
         self, provider: TwoPassAsr, first: PocketsphinxStream | None, phrases: frozenset[str]
@@ -118,23 +139,55 @@ class TwoPassStream:
         return self._first.accept(pcm) if self._first is not None else None
 
     def finish(self) -> Transcript:
+        """Blocking; the Whisper pass waits for Whisper's thread however long."""
+        if self._final is not None:
+            return self._final
+        if self._first is not None and (trusted := self._first_pass()) is not None:
+            return trusted
+        started = time.monotonic()
+        return self._second_pass_done(self._provider.second.recognise(self._take()), started)
+
+    async def finish_async(self) -> Transcript:
+        """As :meth:`finish`, awaited: the grammar pass on a worker thread (ms), a trusted result
+        at once; else the Whisper pass on Whisper's thread, with its bounded wait (a retryable
+        ``asr-queue-timeout`` ProviderError when Whisper is too busy)."""
         if self._final is not None:
             return self._final
         if self._first is not None:
-            started = time.monotonic()
-            first = self.first_result = self._first.finish()
-            self.timings.first_pass_s = time.monotonic() - started
-            if first.text and not first.rejected and first.text in self._phrases:
-                self.timings.path = "grammar"
-                self._final = Transcript(
-                    first.text, is_final=True, confidence=first.confidence, language="en"
-                )
-                self._audio = []
-                return self._final
+            ending = asyncio.get_running_loop().run_in_executor(None, self._first_pass)
+            try:
+                trusted = await asyncio.shield(ending)
+            except asyncio.CancelledError:
+                await asyncio.wait([ending])  # close() must not run under the decoder
+                raise
+            if trusted is not None:
+                return trusted
         started = time.monotonic()
+        heard = await self._provider.second.recognise_async(self._take())
+        return self._second_pass_done(heard, started)
+
+    def _first_pass(self) -> Transcript | None:
+        """End the grammar pass; its result when trusted (then final), else None."""
+        assert self._first is not None
+        started = time.monotonic()
+        first = self.first_result = self._first.finish()
+        self.timings.first_pass_s = time.monotonic() - started
+        if first.text and not first.rejected and first.text in self._phrases:
+            self.timings.path = "grammar"
+            self._final = Transcript(
+                first.text, is_final=True, confidence=first.confidence, language="en"
+            )
+            self._audio = []
+            return self._final
+        return None
+
+    def _take(self) -> Pcm:
         audio = np.concatenate(self._audio) if self._audio else np.zeros(0, np.int16)
         self._audio = []
-        self._final = self._canonical(self._provider.second.recognise(audio))
+        return audio
+
+    def _second_pass_done(self, heard: Transcript, started: float) -> Transcript:
+        self._final = self._canonical(heard)
         self.timings.second_pass_s = time.monotonic() - started
         self.timings.path = "whisper"
         if self.first_result is not None:

@@ -1,8 +1,14 @@
 """Neural ASR with faster-whisper (CTranslate2 Whisper): English and Mandarin, not streaming.
 
 Registry name ``whisper``; also the second pass of ``twopass``. One model is loaded per server
-and shared; calls are serialised by a lock (Whisper already uses ``num_threads`` cores), and run
-from the server's executor (``finish`` blocks for ~0.3–1.5 s).
+and shared; decodes run one at a time (Whisper already uses ``num_threads`` cores) on the
+provider's own thread (``xiaozhi-whisper``, a :class:`~.decode_queue.DecodeQueue`), never on the
+server's shared executor, whose few threads every session's VAD, grammar decoding and Opus need.
+The session awaits :meth:`WhisperStream.finish_async` (~0.3–1.5 s); an utterance Whisper has not
+started within ``asr.whisper.max_queue_wait_s`` is refused with a retryable
+``asr-queue-timeout`` error (the user is asked to try again instead of waiting in silence).
+The blocking :meth:`WhisperStream.finish` (benchmarks, batch transcription) uses the same queue
+without the bound.
 
 Decoding is bounded and single-shot: temperature 0 (no fallback: an unclear 2.75 s clip took
 22.8 s with the default temperature ladder), at most ``max_new_tokens``, greedy or a small beam.
@@ -35,6 +41,7 @@ import numpy as np
 
 from protocol.audio import Pcm
 from server.config import AsrSettings, WhisperSettings
+from server.providers.asr.decode_queue import DecodeQueue
 from server.providers.asr.whisper_models import install_hint, resolve
 from server.providers.base import AsrCapabilities, ProviderUnavailable, Transcript
 
@@ -115,6 +122,11 @@ def collapse_repeats(text: str) -> str:
     return text
 
 
+def _too_short(pcm: Pcm) -> bool:
+    """Under 0.1 s: nothing to decode (answered at once, without waiting for Whisper)."""
+    return len(pcm) < SAMPLE_RATE_HZ // 10
+
+
 def _compression_ratio(text: str) -> float:
     data = text.encode()
     return len(data) / len(zlib.compress(data)) if data else 0.0
@@ -129,6 +141,26 @@ class WhisperAsr:
     def __init__(self, settings: AsrSettings) -> None:
         self.settings = settings.whisper
         self.language = spoken_language(settings.language)
+        self._load_model()
+        if self.language == "zh" and not self.multilingual:
+            raise ProviderUnavailable(
+                f"Whisper model {self.settings.model!r} is English-only; Chinese needs "
+                f"asr.whisper.model=base ({install_hint('base')})"
+            )
+        langs = {"en", "zh"} if self.multilingual else {"en"}
+        self.capabilities = AsrCapabilities(
+            grammar=False,
+            free_text=True,
+            partials=False,
+            streaming=False,
+            languages=frozenset(langs),
+        )
+        self._lock = threading.Lock()
+        self.queue = DecodeQueue(self.settings.max_queue_wait_s)
+        """Whisper's own thread: every decode of this model runs there, in arrival order."""
+
+    def _load_model(self) -> None:
+        """Load the model (sets ``_model``, ``_tokenizer_cls``, ``multilingual``, ``_t2s``)."""
         try:
             from faster_whisper import WhisperModel
             from faster_whisper.tokenizer import Tokenizer
@@ -155,20 +187,6 @@ class WhisperAsr:
                 f"{install_hint('base')}"
             ) from exc
         self.multilingual = bool(self._model.model.is_multilingual)
-        if self.language == "zh" and not self.multilingual:
-            raise ProviderUnavailable(
-                f"Whisper model {self.settings.model!r} is English-only; Chinese needs "
-                f"asr.whisper.model=base ({install_hint('base')})"
-            )
-        langs = {"en", "zh"} if self.multilingual else {"en"}
-        self.capabilities = AsrCapabilities(
-            grammar=False,
-            free_text=True,
-            partials=False,
-            streaming=False,
-            languages=frozenset(langs),
-        )
-        self._lock = threading.Lock()
         self._t2s = _opencc_t2s()
         logger.info(
             "Whisper %s loaded from %s in %.1f s",
@@ -181,17 +199,39 @@ class WhisperAsr:
         """``phrases`` are ignored: Whisper hears free text."""
         return WhisperStream(self)
 
+    @property
+    def queue_depth(self) -> int:
+        """Utterances waiting for Whisper to start on them (the one decoding not counted)."""
+        return self.queue.waiting
+
     def recognise(self, pcm: Pcm, language: str | None = None) -> Transcript:
-        """Transcribe one utterance (16 kHz int16) and judge it. Blocking: run in the executor."""
-        return judge(self.decode(pcm, language), self.settings)
+        """Transcribe one utterance (16 kHz int16) and judge it. Blocking (it waits its turn on
+        Whisper's thread, however long): the benchmarks and batch transcription use it."""
+        if _too_short(pcm):
+            return judge(self.decode(pcm, language), self.settings)
+        return judge(self.queue.run(self.decode, pcm, language), self.settings)
+
+    async def recognise_async(self, pcm: Pcm, language: str | None = None) -> Transcript:
+        """As :meth:`recognise`, awaited: the decode runs on Whisper's thread, the caller's loop
+        and the shared executor stay free. Raises a retryable ``asr-queue-timeout``
+        :class:`~server.errors.ProviderError` when Whisper has not started on it within
+        ``asr.whisper.max_queue_wait_s``."""
+        if _too_short(pcm):
+            return judge(self.decode(pcm, language), self.settings)
+        return judge(await self.queue.run_async(self.decode, pcm, language), self.settings)
+
+    def close(self) -> None:
+        """Stop Whisper's thread (queued utterances are refused); safe to call twice."""
+        self.queue.close()
 
     def decode(self, pcm: Pcm, language: str | None = None) -> Decoded:
-        """Raw decode; ``language`` overrides ``asr.language`` (None: the setting)."""
+        """Raw decode in the calling thread (serialised by a lock); ``language`` overrides
+        ``asr.language`` (None: the setting)."""
         lang = language or self.language
+        if _too_short(pcm):
+            return Decoded("", lang or "en", 0.0, 1.0, 0.0, 0.0)
         audio = np.asarray(pcm, dtype=np.float32)[: int(MAX_AUDIO_S * SAMPLE_RATE_HZ)] / 32768.0
         duration_s = audio.size / SAMPLE_RATE_HZ
-        if duration_s < 0.1:
-            return Decoded("", lang or "en", 0.0, 1.0, 0.0, 0.0)
         window_s = self.settings.encoder_window_s or min(
             MAX_AUDIO_S, max(MIN_WINDOW_S, math.ceil(duration_s + 1.0))
         )
@@ -272,11 +312,22 @@ class WhisperStream:
         return None
 
     def finish(self) -> Transcript:
+        """Blocking: waits for Whisper's thread, however long (benchmarks, transcription)."""
         if self._final is None:
-            audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-            self._chunks = []
-            self._final = self._provider.recognise(audio, self._language)
+            self._final = self._provider.recognise(self._take(), self._language)
         return self._final
+
+    async def finish_async(self) -> Transcript:
+        """As :meth:`finish`, awaited (the session's way): the decode runs on Whisper's thread;
+        raises the retryable ``asr-queue-timeout`` ProviderError when Whisper is too busy."""
+        if self._final is None:
+            self._final = await self._provider.recognise_async(self._take(), self._language)
+        return self._final
+
+    def _take(self) -> Pcm:
+        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+        self._chunks = []
+        return audio
 
     def close(self) -> None:
         self._chunks = []
