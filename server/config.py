@@ -141,7 +141,7 @@ class WhisperSettings(StrictModel):
     max_queue_wait_s: float = Field(default=4.0, ge=0, le=300)
     """Longest a session's utterance waits for Whisper to *start* on it (seconds; Whisper decodes
     one utterance at a time, 0.3–2 s each, on its own thread). Past it the utterance is dropped
-    from the queue and the user hears "can't understand speech right now, try again"
+    from the queue and the user hears "I'm busy right now, please ask me again in a moment"
     (``xiaozhi_errors_total{code="asr-queue-timeout"}``) instead of waiting in silence; the
     grammar fast path never waits. 0: wait however long it takes."""
 

@@ -156,6 +156,7 @@ class SpeechInWorker:
                 now,
                 rejected=result.rejected,
                 asr_failed=result.asr_failed,
+                asr_busy=ErrorCode.ASR_QUEUE_TIMEOUT in result.errors,
                 language=result.language,
                 marks=marks,
             )

@@ -419,7 +419,8 @@ class SessionCore:
             self._start(text, False, language, u, out)
         elif u.heard_speech and u.asr_failed:  # the user spoke and must not meet silence
             self._after_utterance(out)
-            self._start(fixed_text(Fixed.CANNOT_LISTEN, language), True, language, u, out)
+            which = Fixed.BUSY if u.asr_busy else Fixed.CANNOT_LISTEN
+            self._start(fixed_text(which, language), True, language, u, out)
         elif self.mode == ListenMode.MANUAL:
             self._close_mic(out)
             if u.heard_speech:

@@ -112,6 +112,8 @@ class UtteranceEnded:
     """Speech was heard but not understood (the text is what was heard, never acted on)."""
     asr_failed: bool = False
     """The recogniser failed on this utterance (the text is empty or partial)."""
+    asr_busy: bool = False
+    """It failed because it was too busy to start on the utterance in time."""
     language: str | None = None
     marks: dict[str, float] = field(default_factory=dict)
     """Ledger marks of the utterance (``speech_end``, ``speech_end_detected``, ``asr_final``)."""

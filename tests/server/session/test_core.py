@@ -222,6 +222,13 @@ def test_failed_recognition_of_heard_speech_is_spoken() -> None:
     run2.utterance("", asr_failed=True)
     assert not run.of(ev.StartReply)
     assert run2.of(ev.StartReply)[0].text == fixed_text(Fixed.CANNOT_LISTEN, "en")
+    run3 = Run(language="zh-CN")
+    run3.hello()
+    run3.msg(ListenStart(mode=ListenMode.AUTO))
+    run3.utterance("", asr_failed=True, asr_busy=True)  # Whisper too busy to start on it
+    assert run3.of(ev.StartReply)[0].text == fixed_text(Fixed.BUSY, "zh") == (
+        "抱歉，我现在有点忙，请稍后再问我一次。"
+    )
 
 
 # ----------------------------------------------------------------------------- replies
