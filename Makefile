@@ -46,8 +46,13 @@ lint: setup
 	$(BIN)/mypy --strict protocol iot server device conformance bench demo clients
 	$(BIN)/lint-imports --config .importlinter
 
+# bench: every benchmark 3 times (about 30 min on 2 cores; BENCH_ARGS="--runs 5", "--quick",
+# "latency capacity"), results in bench/results/*.json; then `xiaozhi-bench report --write`
+# puts them into README.md (tests/bench/test_report.py fails while the README is stale).
+BENCH_ARGS ?=
 bench: setup
-	$(BIN)/xiaozhi-bench
+	$(BIN)/xiaozhi-bench $(BENCH_ARGS)
+	@echo "README tables: $(BIN)/xiaozhi-bench report --write"
 
 demo: setup
 	$(BIN)/python -m demo

@@ -86,4 +86,5 @@ def run(quick: bool = False) -> dict[str, Any]:
                     "ratio_max": round(max(ratios), 3),
                 }
             )
-    return {"frame_ms": 60, "rounds": ROUNDS, "rows": rows}
+    version = bytes(opuslib.api.info.get_version_string()).decode("ascii", "replace")
+    return {"frame_ms": 60, "rounds": ROUNDS, "engines": {"codec": version}, "rows": rows}

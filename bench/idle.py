@@ -102,6 +102,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     n = 100 if quick else 1000
     limit = _raise_nofile(n + 512)
     with ServerProcess(nofile=n + 512) as srv:
+        engines = srv.engines()
         idle = asyncio.run(_idle(srv, n))
         again = asyncio.run(_idle(srv, n))
         burst = asyncio.run(_burst(srv, 50))
@@ -152,6 +153,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     ]
     return {
         "client_nofile": limit,
+        "engines": engines,
         "idle": idle,
         "second_wave": again,
         "burst": burst,

@@ -9,6 +9,9 @@ paired in order (one device, so the server's turns arrive in the device's order)
 ``first_audio_ms (MQTT+UDP)``: the same server with MQTT enabled, one board booting from the OTA
 URL (which hands it the ``mqtt`` section) and speaking the same utterances over MQTT + UDP;
 fewer turns, to keep the run cheap.
+
+The server runs its default engines (``engines`` in the result). ``client`` is the load
+generator's CPU over the normal turns, ``server`` the server's.
 """
 
 from __future__ import annotations
@@ -46,16 +49,21 @@ def mqtt_swarm(srv: ServerProcess, turns: int) -> SwarmConfig:
     return SwarmConfig(settings, n=1, ramp_s=0.0)
 
 
+TURNS = 8
+"""Rounds of the two utterances per run (16 turns; ``make bench`` repeats the run 3 times)."""
+
+
 def run(quick: bool = False) -> dict[str, Any]:
-    turns = 2 if quick else 16  # × 2 utterances → 4 / 32 turns
-    mqtt_turns = 1 if quick else 4  # × 2 utterances → 2 / 8 turns
+    turns = 2 if quick else TURNS  # × 2 utterances → 4 / 16 turns per run
+    mqtt_turns = 1 if quick else 2  # × 2 utterances → 2 / 4 turns
     with tempfile.TemporaryDirectory() as tmp, ServerProcess(env=mqtt_env(tmp)) as srv:
+        engines = srv.engines()
         normal = run_devices(srv, swarm_args(srv.ws_url, 1, turns, 0.5), 60 + 20 * turns)
         mqtt = run_devices(srv, mqtt_swarm(srv, mqtt_turns), 60 + 20 * mqtt_turns)
         aborts = run_devices(
             srv,
             swarm_args(
-                srv.ws_url, 1, 1 if quick else 8, 0.5, say=["tell me a story"], abort_after=0.3
+                srv.ws_url, 1, 1 if quick else 4, 0.5, say=["tell me a story"], abort_after=0.3
             ),
             60 + 20 * turns,
         )
@@ -119,7 +127,9 @@ def run(quick: bool = False) -> dict[str, Any]:
         "figures": figures,
         "rows": rows,
         "errors": normal["devices"][0]["error"],
+        "engines": engines,
         "server": normal["server"],
+        "client": normal["client"],
         "ledger": normal["ledger"],
         "device_turns": dev,
         "abort_turns": abort_turns,

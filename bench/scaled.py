@@ -6,11 +6,13 @@ simulator swarm connecting through nginx (stickiness by Device-Id). Per W and N:
 first_audio (device-measured), errors, and the CPU of all worker processes together (% of one
 core, from /proc over the run). Capacity(W) = largest N with P95 ≤ 1000 ms and no errors;
 ratio = capacity(2) / capacity(1). Needs nginx (make setup: service-deps).
+
+Engines: pocketsphinx + flite (bench.capacity.FAST), so the figures compare with ``capacity``.
+Once an N misses, larger ones are not run. ``client_cpu_pct``: the load generator's CPU.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import subprocess
@@ -21,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.serverproc import CLK_TCK
-from bench.turns import pct, swarm_args
-from device.swarm import run_swarm
+from bench.capacity import FAST
+from bench.serverproc import CLK_TCK, engines
+from bench.turns import pct, swarm, swarm_args
 
 
 def _services() -> Any:
@@ -36,6 +38,7 @@ def _services() -> Any:
 
     return services
 
+
 STARTED = re.compile(r"^worker (\d+) started \(pid (\d+)")
 
 
@@ -46,8 +49,9 @@ class WorkerSet:
         self.ws, self.http = _services().free_port(), _services().free_port()
         while abs(self.ws - self.http) < workers:
             self.http = _services().free_port()
-        env = {
+        self.env = env = {
             **os.environ,
+            **FAST,
             "XIAOZHI_OTA__DB_PATH": str(db),
             "XIAOZHI_WEBSOCKET__HOST": "127.0.0.1",
             "XIAOZHI_OTA__HOST": "127.0.0.1",
@@ -94,7 +98,7 @@ class WorkerSet:
 def _one(public: int, workers: WorkerSet, n: int, turns: int) -> dict[str, Any]:
     config = swarm_args(f"ws://127.0.0.1:{public}/xiaozhi/v1/", n, turns, 1.0)
     cpu0, t0 = workers.cpu_s(), time.monotonic()
-    report = asyncio.run(asyncio.wait_for(run_swarm(config), 120 + 30 * turns))
+    report = swarm(config, 120 + 30 * turns)
     wall, cpu = time.monotonic() - t0, workers.cpu_s() - cpu0
     devs = report["devices"]
     first = [t["first_audio_ms"] for d in devs for t in d["turns"] if t["first_audio_ms"]]
@@ -109,18 +113,21 @@ def _one(public: int, workers: WorkerSet, n: int, turns: int) -> dict[str, Any]:
         "fa_p50_ms": fa["p50"],
         "fa_p95_ms": fa["p95"],
         "cpu_pct": round(100 * cpu / wall, 1) if wall else None,
+        "client_cpu_pct": report["client"]["cpu_pct"],
         "ok": ok,
     }
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    sizes = (2, 4, 8) if quick else (5, 10, 20, 30, 40)
-    turns = 1 if quick else 2
+    sizes = (2, 4, 8) if quick else (5, 10, 20, 40)
+    turns = 1
     rows: list[dict[str, Any]] = []
     capacity: dict[int, int] = {}
+    used: dict[str, str] = {}
     for w in (1, 2):
         with tempfile.TemporaryDirectory(prefix="xiaozhi-scaled-") as tmp:
             workers = WorkerSet(w, Path(tmp) / "devices.sqlite3")
+            used = engines(workers.env)
             try:
                 if not workers.ready.wait(180):
                     raise RuntimeError("workers did not become ready")
@@ -139,4 +146,4 @@ def run(quick: bool = False) -> dict[str, Any]:
     rows.append({**dict.fromkeys(rows[0]), "workers": "capacity",
                  "n": f"1w={capacity[1]} 2w={capacity[2]} ratio={ratio}"})  # fmt: skip
     return {"capacity_1": capacity[1], "capacity_2": capacity[2], "ratio": ratio,
-            "cores": os.cpu_count(), "rows": rows}  # fmt: skip
+            "cores": os.cpu_count(), "engines": used, "rows": rows}  # fmt: skip

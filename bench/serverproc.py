@@ -6,6 +6,7 @@ with ServerProcess(env={"XIAOZHI_ASR__MODE": "grammar"}) as srv:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,12 +14,51 @@ import subprocess
 import sys
 import tempfile
 import threading
+import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 READY = re.compile(r"WebSocket port (\d+), HTTP port (\d+)")
 LEDGER = re.compile(r"turn (\d+)( cancelled)?: (.*?) frames=(\d+)")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def settings_for(env: Mapping[str, str]) -> Any:
+    """The server settings that ``env`` (a server's whole environment) gives."""
+    from server.config import load_settings
+
+    saved = dict(os.environ)
+    try:  # pydantic-settings reads os.environ; swapped only for the call
+        os.environ.clear()
+        os.environ.update(env)
+        return load_settings()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def engines(env: Mapping[str, str], providers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Short names of the engines a server with ``env`` runs (``providers``: its /healthz)."""
+    s = settings_for(env)
+    found = dict(providers or {})
+    asr, tts = found.get("asr", s.asr.provider), found.get("tts", s.tts.provider)
+    whisper = f"Whisper {s.asr.whisper.model}"
+    asr_text = {
+        "twopass": f"twopass (pocketsphinx {s.asr.mode} + {whisper})",
+        "pocketsphinx": f"pocketsphinx {s.asr.mode}",
+        "whisper": whisper,
+    }.get(asr, asr)
+    voices = ", ".join(f"{lang} {engine}" for lang, engine in sorted(s.tts.by_language.items()))
+    tts_text = f"routing ({voices})" if tts == "routing" else tts
+    cache = f"cache {s.tts.cache_mb:g} MiB" if s.tts.cache_mb else "no cache"
+    return {
+        "vad": found.get("vad", s.vad.provider),
+        "asr": f"{asr_text}, language {s.asr.language}",
+        "dialogue": found.get("dialogue", s.dialogue.provider),
+        "tts": f"{tts_text}, {cache}",
+    }
 
 
 class ServerProcess:
@@ -135,6 +175,20 @@ class ServerProcess:
             item["frames"] = int(m.group(4))
             out.append(item)
         return out
+
+    def engines(self) -> dict[str, str]:
+        """The engines this server runs: providers from ``/healthz``, details from its settings."""
+        return engines(self.env, self.health().get("providers"))
+
+    def health(self) -> dict[str, Any]:
+        """The server's ``/healthz`` answer ({} when it does not answer)."""
+        url = f"http://127.0.0.1:{self.http_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:  # loopback only
+                data = json.loads(response.read().decode())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     def tail(self, n: int = 20) -> list[str]:
         with self._lock:

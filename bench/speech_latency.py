@@ -19,12 +19,15 @@ PATHS = {
 }
 VOICES = {"routing (Piper)": "routing", "flite": "flite"}
 LANGUAGE = {"routing": "auto", "flite": "en-US"}  # flite speaks English only
+ROUNDS = 2
+"""Rounds of the two utterances per path, voice and run (4 turns; 12 over 3 runs)."""
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    rounds = 1 if quick else 4  # × 2 utterances per path
+    rounds = 1 if quick else ROUNDS  # × 2 utterances per path
     rows: list[dict[str, Any]] = []
     figures: dict[str, Any] = {}
+    engines: dict[str, dict[str, str]] = {}
     for voice, provider in VOICES.items():
         env = {
             "XIAOZHI_ASR__PROVIDER": "twopass",
@@ -32,6 +35,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             "XIAOZHI_TTS__PROVIDER": provider,
         }
         with ServerProcess(env=env) as srv:
+            engines[voice] = srv.engines()
             for path, say in PATHS.items():
                 result = run_devices(srv, swarm_args(srv.ws_url, 1, rounds, 0.5, say=say), 300)
                 turns = result["devices"][0]["turns"]
@@ -49,4 +53,4 @@ def run(quick: bool = False) -> dict[str, Any]:
                         ),
                     }
                 )
-    return {"figures": figures, "rows": rows}
+    return {"figures": figures, "engines": engines, "rows": rows}

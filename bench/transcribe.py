@@ -178,8 +178,13 @@ def run(quick: bool = False) -> dict[str, Any]:
         )
         for r in rows
     }
+    engines = {
+        "asr": "pocketsphinx grammar (the phrases)"
+        + (", sherpa-onnx tiny streaming NeMo CTC (built here)" if len(setups) > 1 else "")
+    }
     return {
         "rows": rows,
+        "engines": engines,
         "capacity_streams": capacity,
         "limit": f"P95 partial ≤ {LIMIT_P95_MS:.0f} ms, no failures",
     }

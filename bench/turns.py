@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from bench.loadgen import ClientCpu, lean_boards
 from bench.serverproc import ServerProcess
 from bench.stats import percentile
 from device.arguments import RunSettings
@@ -41,11 +42,21 @@ def pct(values: list[float]) -> dict[str, float | int | None]:
     return {"n": len(values), "p50": _tenth(p50), "p95": _tenth(p95)}
 
 
+def swarm(config: SwarmConfig, timeout_s: float) -> dict[str, Any]:
+    """Run the swarm once with lean boards (bench.loadgen); adds ``client``: the load
+    generator's CPU (s, % of one core) and what its boards shared instead of encoding/decoding."""
+    with ClientCpu() as client, lean_boards() as lean:
+        report = asyncio.run(asyncio.wait_for(run_swarm(config), timeout_s))
+    report["client"] = {**client.as_dict(), **lean.as_dict()}
+    return report
+
+
 def run_devices(srv: ServerProcess, config: SwarmConfig, timeout_s: float) -> dict[str, Any]:
-    """Run the swarm once; adds server CPU (s, %), RSS and the ledger lines of these turns."""
+    """Run the swarm once (:func:`swarm`); adds server CPU (s, %), RSS and the ledger lines of
+    these turns."""
     since = srv.mark()
     cpu0, t0 = srv.cpu_s(), time.monotonic()
-    report = asyncio.run(asyncio.wait_for(run_swarm(config), timeout_s))
+    report = swarm(config, timeout_s)
     wall = time.monotonic() - t0
     cpu = srv.cpu_s() - cpu0
     report["server"] = {
