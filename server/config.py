@@ -201,6 +201,10 @@ class AsrSettings(StrictModel):
     pool_size: int | None = Field(default=None, ge=1)
     """Decoders shared by all sessions, created on demand and held only while someone speaks.
     None: 8 in grammar mode (about 29 MiB each), 2 in LM mode (about 92 MiB each)."""
+    slow_notice_s: float = Field(default=2.0, ge=0, le=60)
+    """When the transcript of an ended utterance takes longer than this (a busy Whisper, a
+    remote recogniser), the board hears "One moment." and then, in the same reply, the answer
+    (seconds; 0: never)."""
     language: str = "auto"
     """Language of the users: ``auto`` (English or Mandarin, detected per utterance and answered
     in kind), ``en-US`` or ``zh-CN``; also handed to the dialogue."""

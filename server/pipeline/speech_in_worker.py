@@ -45,7 +45,11 @@ class SpeechInWorker:
         *,
         max_frames: int = 50,
         clock: Callable[[], float],
+        slow_notice_s: float = 0.0,
     ) -> None:
+        """``slow_notice_s`` > 0: a transcript still not known that long after the utterance
+        ended posts :class:`~server.session.events.RecognitionSlow` (once)."""
+        self._slow_notice_s = slow_notice_s
         self._vad, self._asr, self._vad_settings = vad, asr, vad_settings
         self._executor, self._metrics, self._post, self._log = executor, metrics, post, log
         self._clock = clock
@@ -104,20 +108,30 @@ class SpeechInWorker:
         elif isinstance(item, Finish):
             if item.epoch == self._current:
                 self._current = -1
-                self._report(item.epoch, await self._settle(await run(processor.finish)))
+                self._report(
+                    item.epoch, await self._settle(await run(processor.finish), item.epoch)
+                )
         elif item.epoch == self._current and processor.active:
             result = await run(processor.feed, item.payload, item.arrival_s)
             if result.final_text is not None:
                 self._current = -1
-            self._report(item.epoch, await self._settle(result))
+            self._report(item.epoch, await self._settle(result, item.epoch))
 
-    async def _settle(self, result: SpeechInResult) -> SpeechInResult:
-        """Await a network recogniser's answer on the event loop (no executor thread held)."""
+    async def _settle(self, result: SpeechInResult, epoch: int) -> SpeechInResult:
+        """Await a slow or network recogniser's answer on the event loop (no executor thread
+        held); tell the core when it is late (``slow_notice_s``)."""
         stream, result.pending = result.pending, None
         if stream is None:
             return result
+        answer: asyncio.Future[Transcript] = asyncio.ensure_future(
+            stream.finish_async()  # type: ignore[attr-defined]
+        )
         try:
-            transcript: Transcript = await stream.finish_async()  # type: ignore[attr-defined]
+            if self._slow_notice_s > 0:
+                done, _ = await asyncio.wait({answer}, timeout=self._slow_notice_s)
+                if not done:
+                    self._post(ev.RecognitionSlow(epoch, self._clock()))
+            transcript: Transcript = await answer
             result.transcript, result.final_text = transcript, transcript.text
             result.rejected, result.language = transcript.rejected, transcript.language
         except ProviderError as exc:
@@ -125,6 +139,8 @@ class SpeechInWorker:
             result.errors.append(exc.code)
             result.asr_failed = True
         finally:
+            if not answer.done():  # cancelled while waiting: leave the recogniser's queue
+                answer.cancel()
             await asyncio.get_running_loop().run_in_executor(self._executor, stream.close)
         result.final_s = self._clock()
         return result

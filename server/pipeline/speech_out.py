@@ -122,8 +122,13 @@ class Reply:
         ledger: TurnLedger,
         post: ev.Post,
         log: logging.LoggerAdapter[logging.Logger],
+        *,
+        first_seq: int = 0,
     ) -> None:
+        """``first_seq``: number of this reply's first sentence (> 0 when it goes on a turn that
+        already spoke: no lead-in silence then)."""
         self.turn_id = turn_id
+        self._first_seq = first_seq
         self._deps = deps
         self._down = downlink
         self._context = context
@@ -188,13 +193,13 @@ class Reply:
         await out.put(None)  # not in ``finally``: a cancelled consumer would never take it
 
     async def _synthesise(self, sentences: asyncio.Queue[str | None]) -> None:
-        seq = 0
+        seq = self._first_seq
         while (sentence := await sentences.get()) is not None:
             if await self._speak(sentence, seq):
                 seq += 1
-        if seq == 0:
+        if seq == self._first_seq:
             self._deps.metrics.error(ErrorCode.TTS_FAILED)
-        self._post(ev.ReplyEnded(self.turn_id, seq, time.monotonic()))
+        self._post(ev.ReplyEnded(self.turn_id, seq - self._first_seq, time.monotonic()))
 
     async def _speak(self, sentence: str, seq: int) -> bool:
         """Stream sentence ``seq`` to the player as its audio comes; False when no voice could.

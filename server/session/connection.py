@@ -107,6 +107,7 @@ class Connection:
             self.log,
             max_frames=deps.uplink_queue_frames,
             clock=time.monotonic,
+            slow_notice_s=s.asr.slow_notice_s,
         )
         self._player = Player(
             self._send,
@@ -225,6 +226,8 @@ class Connection:
                 self._speech_in.cancel()
             case ev.StartReply():
                 self._start_reply(action)
+            case ev.ContinueReply():
+                self._continue_reply(action)
             case ev.Speculate():
                 self._speculate(action)
             case ev.DiscardSpeculation():
@@ -313,6 +316,23 @@ class Connection:
             self.log,
         )
         self._replies.start(reply, start.text, start.fixed)
+
+    def _continue_reply(self, go_on: ev.ContinueReply) -> None:
+        context = self._context(go_on.language, self._tools.call_tool, self._history)
+
+        def make(ledger: TurnLedger) -> Reply:
+            return Reply(
+                go_on.turn_id,
+                self._deps,
+                self._downlink(go_on.version),
+                context,
+                ledger,
+                self.inbox.post,
+                self.log,
+                first_seq=go_on.first_seq,
+            )
+
+        self._replies.extend(go_on.turn_id, make, go_on.text, go_on.fixed)
 
     def _speculate(self, action: ev.Speculate) -> None:
         """Answer ``action.text`` unheard: held events, gated tools, a copy of the history."""

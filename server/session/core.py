@@ -29,6 +29,10 @@ Rules (protocol.md §5, §9):
   ``listen start``, the socket closing), or when its producer fails or stalls for
   ``reply_timeout_s``. A turn that never spoke sends no ``tts stop`` (a failed one is followed by
   a spoken apology).
+* **Slow recognition.** When the transcript of an ended utterance is late
+  (``RecognitionSlow``: a busy Whisper, a remote recogniser), a turn says "one moment" and stays
+  open (``holding``, no ``tts stop``); the transcript then goes on in that turn (``stt``, the
+  answer, one ``tts stop`` at its end). Interrupted, the answer is dropped.
 * **Speculation.** A stable partial that is a complete command (the user has gone quiet)
   starts its answer early (``Speculate``) while no turn runs. The turn of the same utterance
   adopts it only if its final text and language are the same; otherwise, or when the utterance
@@ -121,7 +125,11 @@ class TurnState:
     played: int = 0
     """Sentences the board has played to their end."""
     produced: bool = False
-    """The producer has ended (all sentences ready, or it failed while speaking)."""
+    """The producers have ended (all sentences ready, or one failed while speaking)."""
+    producers: int = 1
+    """Producers of this turn still running (a "one moment" turn gets a second one)."""
+    holding: bool = False
+    """A "one moment" turn waiting for its transcript: it does not end when played out."""
 
 
 class SessionCore:
@@ -143,6 +151,10 @@ class SessionCore:
         self._last_activity_s = 0.0
         self.speculation: tuple[int, str, str] | None = None
         """(epoch, text, language) of the answer being prepared speculatively."""
+        self.awaiting: int | None = None
+        """Epoch of the utterance a "one moment" turn is waiting for."""
+        self.last_language = base_language(settings.language)
+        """Language of the last transcript (the "one moment" is said in it)."""
 
     # ------------------------------------------------------------------ queries (for the shell)
 
@@ -184,6 +196,8 @@ class SessionCore:
                 self._on_speech_progress(epoch, run_ms, now, out)
             case ev.PartialStable():
                 self._on_partial_stable(event, out)
+            case ev.RecognitionSlow(epoch=epoch, now_s=now):
+                self._on_recognition_slow(epoch, now, out)
             case ev.UtteranceEnded():
                 self._on_utterance(event, out)
             case ev.EmotionChosen(turn_id=turn_id, emotion=emotion, now_s=now):
@@ -200,7 +214,8 @@ class SessionCore:
                     self._maybe_finish(out)
             case ev.ReplyEnded(turn_id=turn_id):
                 if self.turn is not None and self.is_current(turn_id):
-                    self.turn.produced = True
+                    self.turn.producers -= 1
+                    self.turn.produced = self.turn.producers <= 0
                     self._maybe_finish(out)
             case ev.ReplyFailed(turn_id=turn_id, code=code, now_s=now):
                 if self.is_current(turn_id):
@@ -396,7 +411,66 @@ class SessionCore:
             self.speculation = None
             out.append(ev.DiscardSpeculation())
 
+    def _on_recognition_slow(self, epoch: int, now: float, out: list[ev.Action]) -> None:
+        """Say "one moment" in a turn that stays open for the answer (no ``tts stop`` between
+        them, so the board keeps speaking and does not reopen its microphone in between)."""
+        if (
+            epoch != self.epoch
+            or self.phase is not Phase.OPEN
+            or self.turn is not None
+            or self.draining
+        ):
+            return
+        self.awaiting = epoch
+        self._after_utterance(out)
+        language = self.last_language
+        self._start(
+            fixed_text(Fixed.ONE_MOMENT, language), True, language,
+            ev.UtteranceEnded(epoch, "", True, now), out,
+        )  # fmt: skip
+        assert self.turn is not None
+        self.turn.holding = True
+
+    def _on_awaited(self, u: ev.UtteranceEnded, out: list[ev.Action]) -> None:
+        """The transcript a "one moment" turn waited for: go on in that turn with the answer."""
+        self.awaiting = None
+        turn = self.turn
+        if turn is None or not turn.holding:
+            return  # the "one moment" was interrupted: the answer is no longer wanted
+        turn.holding = False
+        text = u.text.strip()
+        language = base_language(u.language, self.last_language)
+        if u.language:
+            self.last_language = language
+        if u.rejected and u.heard_speech:
+            if text:
+                out.append(ev.Send(Stt(text=text)))
+            self._continue(
+                fixed_text(Fixed.DIDNT_CATCH_THAT, language), True, language, u.now_s, out
+            )
+        elif text:
+            out.append(ev.Send(Stt(text=text)))
+            self._continue(text, False, language, u.now_s, out)
+        elif u.heard_speech and u.asr_failed:
+            which = Fixed.BUSY if u.asr_busy else Fixed.CANNOT_LISTEN
+            self._continue(fixed_text(which, language), True, language, u.now_s, out)
+        else:
+            self._maybe_finish(out)  # nothing to add after all
+
+    def _continue(
+        self, text: str, fixed: bool, language: str, now: float, out: list[ev.Action]
+    ) -> None:
+        turn = self.turn
+        assert turn is not None
+        turn.producers += 1
+        turn.produced, turn.fixed = False, fixed
+        out.append(ev.ContinueReply(turn.turn_id, text, fixed, language, self.version, 1))
+        self._progress(now, out)
+
     def _on_utterance(self, u: ev.UtteranceEnded, out: list[ev.Action]) -> None:
+        if u.epoch == self.awaiting and self.phase is Phase.OPEN:
+            self._on_awaited(u, out)
+            return
         if u.epoch != self.epoch or self.phase is not Phase.OPEN:
             return  # stale: a newer utterance was opened meanwhile
         realtime = self.mode == ListenMode.REALTIME
@@ -408,6 +482,8 @@ class SessionCore:
             return
         text = u.text.strip()
         language = base_language(u.language, base_language(self.settings.language))
+        if u.language:
+            self.last_language = language
         if u.rejected and u.heard_speech:
             if text:
                 out.append(ev.Send(Stt(text=text)))
@@ -460,7 +536,7 @@ class SessionCore:
 
     def _maybe_finish(self, out: list[ev.Action]) -> None:
         turn = self.turn
-        if turn is None or not turn.produced or turn.played < turn.ready:
+        if turn is None or turn.holding or not turn.produced or turn.played < turn.ready:
             return
         self._end_turn(out, completed=True)
 
@@ -493,6 +569,7 @@ class SessionCore:
             self._open(self.mode, out)  # nothing was said: the board is still listening
 
     def _cancel(self, out: list[ev.Action]) -> None:
+        self.awaiting = None  # an interrupted "one moment": its answer is not wanted
         turn = self.turn
         if turn is not None:
             out.append(ev.CancelReply(turn.turn_id))

@@ -101,6 +101,15 @@ class PartialStable:
 
 
 @dataclass(frozen=True, slots=True)
+class RecognitionSlow:
+    """Utterance ``epoch`` has ended but its transcript is still being worked out (a busy or
+    remote recogniser): the user should hear that they were heard."""
+
+    epoch: int
+    now_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class UtteranceEnded:
     """The endpointer or ``listen stop`` ended utterance ``epoch``."""
 
@@ -176,6 +185,7 @@ Event = (
     | ToolsChanged
     | SpeechProgressed
     | PartialStable
+    | RecognitionSlow
     | UtteranceEnded
     | EmotionChosen
     | SentenceReady
@@ -270,6 +280,19 @@ class StartReply:
 
 
 @dataclass(frozen=True, slots=True)
+class ContinueReply:
+    """Go on speaking in turn ``turn_id`` (after its "one moment"): answer ``text`` (``fixed``:
+    verbatim), its sentences numbered from ``first_seq``."""
+
+    turn_id: int
+    text: str
+    fixed: bool
+    language: str
+    version: int
+    first_seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Speculate:
     """Start answering ``text`` now, unheard: nothing of it reaches the device and no device
     tool is called until a :class:`StartReply` with ``speculative=True`` adopts it."""
@@ -341,6 +364,7 @@ Action = (
     | StartToolDiscovery
     | FeedTools
     | StartReply
+    | ContinueReply
     | Speculate
     | DiscardSpeculation
     | PlaySentence

@@ -12,6 +12,8 @@ class Fixed(StrEnum):
     BUSY = "busy"
     """Speech was heard but the recogniser was too busy to start on it in time."""
     SOMETHING_WENT_WRONG = "something-went-wrong"
+    ONE_MOMENT = "one-moment"
+    """Said while a slow recogniser is still working on what the user said."""
     NO_ANSWER = "no-answer"
 
 
@@ -22,6 +24,7 @@ _TEXTS: dict[str, dict[Fixed, str]] = {
         "moment.",
         Fixed.BUSY: "Sorry, I'm busy right now. Please ask me again in a moment.",
         Fixed.SOMETHING_WENT_WRONG: "Sorry, something went wrong. Please try again.",
+        Fixed.ONE_MOMENT: "One moment.",
         Fixed.NO_ANSWER: "Sorry, I have no answer to that.",
     },
     "zh": {
@@ -29,6 +32,7 @@ _TEXTS: dict[str, dict[Fixed, str]] = {
         Fixed.CANNOT_LISTEN: "抱歉，我现在听不了，请稍后再试。",
         Fixed.BUSY: "抱歉，我现在有点忙，请稍后再问我一次。",
         Fixed.SOMETHING_WENT_WRONG: "抱歉，出了点问题，请再试一次。",
+        Fixed.ONE_MOMENT: "请稍等。",
         Fixed.NO_ANSWER: "抱歉，这个我回答不了。",
     },
 }

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,11 @@ from server.session.ledger import TurnLedger
 class _Running:
     task: asyncio.Task[None]
     ledger: TurnLedger
+    more: list[asyncio.Task[None]] = dataclasses.field(default_factory=list)
+    """Producers added by :meth:`ReplyTasks.extend` (the answer after a "one moment")."""
+
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [self.task, *self.more]
 
 
 class HeldOutbox:
@@ -100,6 +106,21 @@ class ReplyTasks:
         )
         self._running[reply.turn_id] = _Running(task, reply.ledger)
 
+    def extend(
+        self, turn_id: int, make: Callable[[TurnLedger], Reply], text: str, fixed: bool
+    ) -> None:
+        """Run a further producer for turn ``turn_id`` (built by ``make`` with the turn's
+        ledger); the turn ends when the core says so, with all its producers."""
+        running = self._running.get(turn_id)
+        if running is None:
+            return
+        reply = make(running.ledger)
+        running.more.append(
+            asyncio.create_task(
+                self._produce(reply, text, fixed, self._post), name=f"reply-{turn_id}+"
+            )
+        )
+
     def speculate(
         self, reply: Reply, text: str, outbox: HeldOutbox, history: list[dict[str, Any]]
     ) -> None:
@@ -145,8 +166,9 @@ class ReplyTasks:
 
     def cancel(self, turn_id: int) -> None:
         running = self._running.get(turn_id)
-        if running is not None and not running.task.done():
-            running.task.cancel()
+        for task in running.tasks() if running is not None else []:
+            if not task.done():
+                task.cancel()
         self._log.info("turn %d cancelled", turn_id)
 
     def finish(self, turn_id: int, completed: bool, frames: int) -> TurnLedger | None:
@@ -154,8 +176,9 @@ class ReplyTasks:
         running = self._running.pop(turn_id, None)
         if running is None:
             return None
-        if not running.task.done():
-            running.task.cancel()
+        for task in running.tasks():
+            if not task.done():
+                task.cancel()
         ledger = running.ledger
         ledger.cancelled = not completed
         self._log.info("%s frames=%d", ledger.summary(), frames)
@@ -166,7 +189,7 @@ class ReplyTasks:
 
     async def close(self) -> None:
         """Cancel every producer and wait for them."""
-        tasks = [r.task for r in self._running.values()]
+        tasks = [t for r in self._running.values() for t in r.tasks()]
         if self._speculation is not None:
             tasks.append(self._speculation.running.task)
             self._speculation = None

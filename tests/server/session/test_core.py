@@ -226,8 +226,10 @@ def test_failed_recognition_of_heard_speech_is_spoken() -> None:
     run3.hello()
     run3.msg(ListenStart(mode=ListenMode.AUTO))
     run3.utterance("", asr_failed=True, asr_busy=True)  # Whisper too busy to start on it
-    assert run3.of(ev.StartReply)[0].text == fixed_text(Fixed.BUSY, "zh") == (
-        "抱歉，我现在有点忙，请稍后再问我一次。"
+    assert (
+        run3.of(ev.StartReply)[0].text
+        == fixed_text(Fixed.BUSY, "zh")
+        == ("抱歉，我现在有点忙，请稍后再问我一次。")
     )
 
 
@@ -566,3 +568,92 @@ def test_no_speculation_while_a_turn_runs_when_off_or_for_an_old_epoch() -> None
     old = listening()
     old.t += 0.1
     assert old.feed(ev.PartialStable(old.core.epoch - 1, "turn on the lamp", old.t)) == []
+
+
+# ----------------------------------------------------------------------------- "one moment"
+
+
+def slow(run: Run) -> list[ev.Action]:
+    run.t += 2.0
+    return run.feed(ev.RecognitionSlow(run.core.epoch, run.t))
+
+
+def test_a_late_transcript_gets_one_moment_then_the_answer_in_the_same_turn() -> None:
+    run = listening()
+    epoch = run.core.epoch
+    out = slow(run)
+    (start,) = [a for a in out if isinstance(a, ev.StartReply)]
+    assert start.text == "One moment." and start.fixed
+    run.speak(start.turn_id, 1)  # said and played: the turn stays open, no tts stop
+    run.feed(ev.ReplyEnded(start.turn_id, 1, run.t))
+    assert run.stops() == 0 and run.core.turn is not None
+    run.t += 1.0
+    out = run.feed(ev.UtteranceEnded(epoch, "what is the weather like", True, run.t, language="en"))
+    assert run.sent(Stt) == [Stt(text="what is the weather like")]
+    (go_on,) = [a for a in out if isinstance(a, ev.ContinueReply)]
+    assert (go_on.turn_id, go_on.text, go_on.fixed, go_on.first_seq) == (
+        start.turn_id, "what is the weather like", False, 1
+    )  # fmt: skip
+    run.t += 0.1
+    run.feed(ev.SentenceReady(start.turn_id, 1, "It is sunny.", object(), run.t))
+    run.feed(ev.ReplyEnded(start.turn_id, 1, run.t))
+    assert run.stops() == 0  # not played yet
+    run.t += 1.0
+    run.feed(ev.SentencePlayed(start.turn_id, 1, run.t))
+    assert run.stops() == 1 and len(run.sent(TtsStart)) == 1 and run.core.turn is None
+
+
+def test_one_moment_is_said_in_the_language_of_the_last_transcript() -> None:
+    run = listening()
+    run.utterance("现在几点了", language="zh")
+    run.speak(1, 1)
+    run.feed(ev.ReplyEnded(1, 1, run.t))
+    run.msg(ListenStart(mode=ListenMode.AUTO))
+    (start,) = [a for a in slow(run) if isinstance(a, ev.StartReply)]
+    assert start.text == "请稍等。"
+
+
+@pytest.mark.parametrize(
+    ("kw", "said"),
+    [({"text": "", "asr_failed": True, "asr_busy": True}, fixed_text(Fixed.BUSY, "en")),
+     ({"text": "mumble", "rejected": True}, fixed_text(Fixed.DIDNT_CATCH_THAT, "en"))],
+)  # fmt: skip
+def test_a_late_failure_or_rejection_is_spoken_in_the_held_turn(
+    kw: dict[str, object], said: str
+) -> None:
+    run = listening()
+    epoch = run.core.epoch
+    slow(run)
+    text = str(kw.pop("text"))
+    out = run.feed(ev.UtteranceEnded(epoch, text, True, run.t + 1, **kw))  # type: ignore[arg-type]
+    (go_on,) = [a for a in out if isinstance(a, ev.ContinueReply)]
+    assert go_on.text == said and go_on.fixed
+
+
+def test_noise_after_one_moment_ends_the_turn_once_played() -> None:
+    run = listening()
+    epoch = run.core.epoch
+    (start,) = [a for a in slow(run) if isinstance(a, ev.StartReply)]
+    run.speak(start.turn_id, 1)
+    run.feed(ev.ReplyEnded(start.turn_id, 1, run.t))
+    run.feed(ev.UtteranceEnded(epoch, "", False, run.t + 1))
+    assert run.stops() == 1 and run.core.turn is None and not run.of(ev.ContinueReply)
+
+
+def test_an_interrupted_one_moment_drops_the_late_answer() -> None:
+    run = listening()
+    epoch = run.core.epoch
+    (start,) = [a for a in slow(run) if isinstance(a, ev.StartReply)]
+    run.speak(start.turn_id, 1)
+    run.msg(Abort())
+    assert run.stops() == 1
+    out = run.feed(ev.UtteranceEnded(epoch, "what is the weather like", True, run.t + 1))
+    assert not run.sent(Stt) and not [a for a in out if isinstance(a, ev.StartReply)]
+
+
+def test_no_one_moment_for_an_old_utterance_or_while_answering() -> None:
+    run = started()
+    assert slow(run) == []  # a turn is running
+    old = listening()
+    old.t += 2
+    assert old.feed(ev.RecognitionSlow(old.core.epoch - 1, old.t)) == []
