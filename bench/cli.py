@@ -23,11 +23,11 @@ from bench.stats import RESULTS_DIR, LoadMeter, over_runs, write_result
 
 Runner = Callable[[bool], dict[str, Any]]
 
-OPT_IN = ("capacity_lm", "capacity_default", "accuracy")
+OPT_IN = ("capacity_lm", "capacity_default", "accuracy", "reply_opus")
 """Not run by default (name them): free-text LM capacity (also ``--lm``), capacity on the
 server's default engines (Whisper, Piper: a single board already misses the 1 s bound), and the
 ASR accuracy corpus (its figures are counts over a fixed corpus, docs/speech.md), which takes
-long."""
+long, and the reply Opus settings (audio.opus_complexity was chosen from it)."""
 
 
 def _print_rows(console: Console, title: str, rows: list[dict[str, Any]]) -> None:
@@ -64,6 +64,7 @@ def _benchmarks() -> dict[str, Runner]:
         efficiency,
         idle,
         latency,
+        reply_opus,
         scaled,
         speech_latency,
         transcribe,
@@ -81,6 +82,7 @@ def _benchmarks() -> dict[str, Runner]:
         "codec": codec.run,
         "accuracy": accuracy.run,
         "transcribe": transcribe.run,
+        "reply_opus": reply_opus.run,
     }
 
 
@@ -96,6 +98,7 @@ NAMES = (
     "codec",
     "accuracy",
     "transcribe",
+    "reply_opus",
 )
 
 SUBCOMMANDS = {"mock-ai": "bench.mock_ai", "chain": "bench.chain", "report": "bench.report"}
