@@ -65,13 +65,13 @@ def _write(tmp: Path, name: str, data: dict[str, Any]) -> None:
 
 
 def test_rows_show_median_range_target_and_runs(tmp_path: Path) -> None:
-    runs = [_latency_run(440, 700), _latency_run(480, 820), _latency_run(520, 760)]
+    runs = [_latency_run(340, 400), _latency_run(480, 460), _latency_run(320, 440)]
     _write(tmp_path, "latency", cli.payload("latency", runs, 3, quick=False))
     body = report.render(tmp_path)["performance"]
     row = next(line for line in body.splitlines() if "`first_audio_ms` P50" in line)
-    assert "| 480 | 440–520 | ≤ 500: met in 2 of 3 runs | 3 runs, 2026-12-02, A |" in row
+    assert "| 340 | 320–480 | ≤ 350: met in 2 of 3 runs | 3 runs, 2026-12-02, A |" in row
     p95 = next(line for line in body.splitlines() if "`first_audio_ms` P95 |" in line)
-    assert "| 760 | 700–820 | ≤ 800: met in 2 of 3 runs |" in p95
+    assert "| 440 | 400–460 | ≤ 450: met in 2 of 3 runs |" in p95
     assert "**A**: asr pocketsphinx grammar; tts flite" in body
     assert "`latency` 2026-12-02: 3 runs, load average 0.50–0.60" in body
     assert "other processes 2 % of a core (median of the runs, max 2 %)" in body
@@ -84,7 +84,7 @@ def test_a_file_written_before_runs_were_repeated_counts_as_one_run(tmp_path: Pa
     _write(tmp_path, "latency", old)
     body = report.render(tmp_path)["performance"]
     row = next(line for line in body.splitlines() if "`first_audio_ms` P50" in line)
-    assert "| 440 | – | ≤ 500: met | 1 run, 2026-12-02, engines not recorded |" in row
+    assert "| 440 | – | ≤ 350: missed | 1 run, 2026-12-02, engines not recorded |" in row
     assert "written before runs were repeated), load not recorded" in body
 
 
@@ -111,7 +111,7 @@ def test_capacity_rows_follow_the_sizes_measured(tmp_path: Path) -> None:
         tmp_path, "capacity", cli.payload("capacity", [run(900), run(1200), run(None)], 3, False)
     )
     body = report.render(tmp_path)["performance"]
-    assert "Talking devices with P95" in body and "| 20 | 20–40 | ≥ 20: met |" in body
+    assert "Talking devices with P95" in body and "| 20 | 20–40 | ≥ 60: missed |" in body
     row40 = next(line for line in body.splitlines() if "Talking devices, 40 at once: P95" in line)
     assert "| 1,050 | 900–1,200 | ≤ 1,000: met in 1 of 2 runs | 2 of 3 runs," in row40
     assert "Talking devices, 40 at once: load generator CPU (% of one core) | 30 |" in body
