@@ -49,6 +49,8 @@ def mqtt_swarm(srv: ServerProcess, turns: int) -> SwarmConfig:
     return SwarmConfig(settings, n=1, ramp_s=0.0)
 
 
+GRAMMAR_FINALISE_MS = 50.0
+"""A turn whose ASR finalised faster than this was answered by the grammar fast path."""
 TURNS = 8
 """Rounds of the two utterances per run (16 turns; ``make bench`` repeats the run 3 times)."""
 
@@ -75,6 +77,13 @@ def run(quick: bool = False) -> dict[str, Any]:
     for d, s in zip([t for t in dev if t["first_audio_ms"] is not None], done, strict=False):
         prov = float(s.get("endpoint", 0.0)) + float(s.get("first_sentence_synthesised", 0.0))
         overhead.append(d["first_audio_ms"] - prov)
+    # the two paths of the default two-pass recogniser, told apart by the ledger: the grammar
+    # fast path finalises in a few ms, Whisper in hundreds
+    answered = [t for t in dev if t["first_audio_ms"] is not None]
+    by_path: dict[str, list[float]] = {"grammar": [], "whisper": []}
+    for d, s in zip(answered, done, strict=False):
+        path = "grammar" if float(s.get("asr_finalise", 0.0)) < GRAMMAR_FINALISE_MS else "whisper"
+        by_path[path].append(d["first_audio_ms"])
     mqtt_dev = mqtt["devices"][0]["turns"]
     first_mqtt = [t["first_audio_ms"] for t in mqtt_dev if t["first_audio_ms"] is not None]
     abort_turns = aborts["devices"][0]["turns"]
@@ -83,19 +92,29 @@ def run(quick: bool = False) -> dict[str, Any]:
     figures = {
         "endpoint_ms": pct(endpoint),
         "first_audio_ms": pct(first),
+        "first_audio_ms_grammar": pct(by_path["grammar"]),
+        "first_audio_ms_whisper": pct(by_path["whisper"]),
         "first_audio_ms_mqtt": pct(first_mqtt),
         "server_overhead_ms": pct(overhead),
         "abort_ms": pct(abort),
         "stale_frames": stale,
     }
     fa, so, ab = figures["first_audio_ms"], figures["server_overhead_ms"], figures["abort_ms"]
+    gr = figures["first_audio_ms_grammar"]
     rows = [
         {"metric": "endpoint_ms", **figures["endpoint_ms"], "target": "-", "result": "-"},
+        {"metric": "first_audio_ms (all turns)", **fa, "target": "-", "result": "-"},
         {
-            "metric": "first_audio_ms",
-            **fa,
-            "target": "P50≤500 P95≤800",
-            "result": min(mark(fa["p50"], 500), mark(fa["p95"], 800), key=len),
+            "metric": "first_audio_ms (command path)",
+            **gr,
+            "target": "P50≤350 P95≤450",
+            "result": min(mark(gr["p50"], 350), mark(gr["p95"], 450), key=len),
+        },
+        {
+            "metric": "first_audio_ms (free-text path)",
+            **figures["first_audio_ms_whisper"],
+            "target": "-",
+            "result": "-",
         },
         {
             "metric": "first_audio_ms (MQTT+UDP)",
