@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bench.accuracy import RecordingDevice, hear, segment
+from bench.reply_opus import word_error_rate
 from bench.speech_corpus import board_chunks, mumble, noise_burst, speak
 from protocol.audio import resample
 from server.config import TtsSettings
@@ -90,34 +91,6 @@ async def test_piper_replies_are_intelligible(
     # a listener gets every reply nearly word for word ("help you with" for "help with" is
     # still intelligible; a dropped or wrong content word in a short reply is not)
     assert word_error_rate(reply, back.text) <= 0.2, back.text
-
-
-def word_error_rate(reference: str, heard: str) -> float:
-    """Word edits (substitutions, insertions, deletions) per reference word, case and
-    punctuation ignored."""
-    words = lambda s: re.sub(r"[^a-z0-9' ]", " ", s.lower().replace("%", "")).split()  # noqa: E731
-    ref, hyp = words(reference), words(heard)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        diagonal, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (r != h))
-    return row[-1] / max(1, len(ref))
-
-
-def test_word_error_rate_counts_word_edits() -> None:
-    assert (
-        word_error_rate("Sorry, I can't help with that yet.", "sorry I can't help with that yet")
-        == 0
-    )
-    assert (
-        word_error_rate(
-            "Sorry, I can't help with that yet.", "Sorry, I can't help you with that yet."
-        )
-        == 1 / 7
-    )
-    assert word_error_rate("Volume set to 30.", "Volume set to 13.") == 1 / 4
-    assert word_error_rate("The lamp is on.", "") == 1
 
 
 @pytest.mark.parametrize("reply", ["台灯已打开。", "音量已调到三十。", "抱歉，这个我还帮不上忙。"])
