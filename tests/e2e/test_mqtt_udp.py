@@ -123,7 +123,7 @@ async def test_lost_and_reordered_datagrams_are_dropped_and_counted(
     events: list[DeviceEvent] = []
     async with (
         running_server(providers, tmp_path, mqtt=mqtt_settings(tmp_path)) as server,
-        board(server, tmp_path, events, udp_loss=0.1, udp_reorder=0.08) as device,
+        board(server, tmp_path, events, udp_loss=0.2, udp_reorder=0.08) as device,
     ):
         utt = await synthesize("turn on the lamp")
         await run_script(device.controller, Script([utt], think_s=0.3, turn_timeout_s=20))
