@@ -67,7 +67,7 @@ async def talk(delay_s: float, *, abort: bool = False) -> MemoryChannel:
     if abort:
         await channel.wait_text("tts")
         await channel.inbound.put('{"session_id":"","type":"abort"}')
-        await asyncio.sleep(delay_s + 0.5)  # the late transcript arrives meanwhile
+        await asyncio.sleep(delay_s + 0.2)  # the late transcript arrives meanwhile
     else:
         async with asyncio.timeout(10):
             while not any(m.get("state") == "stop" for m in channel.texts()):
@@ -90,7 +90,7 @@ def events(channel: MemoryChannel) -> list[str]:
 
 
 async def test_a_late_transcript_hears_one_moment_then_the_answer_in_one_reply() -> None:
-    channel = await talk(1.0)
+    channel = await talk(0.7)
     assert events(channel) == [
         "tts start",
         "tts sentence_start One moment.",
@@ -108,7 +108,7 @@ async def test_a_prompt_transcript_gets_no_one_moment() -> None:
 
 
 async def test_aborting_the_one_moment_drops_the_late_answer() -> None:
-    channel = await talk(1.0, abort=True)
+    channel = await talk(0.7, abort=True)
     said = events(channel)
     assert said[:2] == ["tts start", "tts sentence_start One moment."]
     assert "stt what time is it" not in said and said.count("tts stop") == 1

@@ -104,7 +104,7 @@ async def converse(partial: str, final: str) -> tuple[MemoryChannel, ToolDialogu
     await channel.inbound.put('{"session_id":"","type":"listen","state":"start","mode":"auto"}')
     for frame in utterance_frames(1):
         await channel.inbound.put(frame)
-        await asyncio.sleep(0.03)  # the speculation gets time to run before the endpoint
+        await asyncio.sleep(0.02)  # the speculation gets time to run before the endpoint
     await channel.wait_text("stt")
     async with asyncio.timeout(10):
         while not any(m.get("state") == "stop" for m in channel.texts()):
