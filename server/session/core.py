@@ -424,12 +424,8 @@ class SessionCore:
         self.awaiting = epoch
         self._after_utterance(out)
         language = self.last_language
-        self._start(
-            fixed_text(Fixed.ONE_MOMENT, language), True, language,
-            ev.UtteranceEnded(epoch, "", True, now), out,
-        )  # fmt: skip
-        assert self.turn is not None
-        self.turn.holding = True
+        moment = fixed_text(Fixed.ONE_MOMENT, language)
+        self._start(moment, True, language, ev.UtteranceEnded(epoch, "", True, now), out, hold=True)
 
     def _on_awaited(self, u: ev.UtteranceEnded, out: list[ev.Action]) -> None:
         """The transcript a "one moment" turn waited for: go on in that turn with the answer."""
@@ -507,15 +503,24 @@ class SessionCore:
     # ------------------------------------------------------------------ replies
 
     def _start(
-        self, text: str, fixed: bool, language: str, u: ev.UtteranceEnded, out: list[ev.Action]
+        self,
+        text: str,
+        fixed: bool,
+        language: str,
+        u: ev.UtteranceEnded,
+        out: list[ev.Action],
+        *,
+        hold: bool = False,
     ) -> None:
+        """Start a turn answering ``text``; ``hold``: it stays open after it is played (a
+        "one moment" waiting for its transcript)."""
         adopt = not fixed and self.speculation == (u.epoch, text, language)
         if adopt:
             self.speculation = None
         else:
             self._discard_speculation(out)
         self.last_turn_id += 1
-        self.turn = TurnState(self.last_turn_id, fixed)
+        self.turn = TurnState(self.last_turn_id, fixed, holding=hold)
         out.append(
             ev.StartReply(
                 self.last_turn_id, text, fixed, language, self.version, dict(u.marks), adopt

@@ -44,6 +44,21 @@ class MemoryChannel:
     def texts(self) -> list[dict]:
         return [json.loads(m) for m in self.sent if isinstance(m, str)]
 
+    async def wait_tts_stop(self, timeout_s: float = 10.0) -> None:
+        async with asyncio.timeout(timeout_s):
+            while not any(m.get("state") == "stop" for m in self.texts()):
+                self.changed.clear()
+                await self.changed.wait()
+
+    async def open(self, listen: str | None = None) -> None:
+        """Send a v1 hello and wait for the server's; then ``listen start`` in mode ``listen``."""
+        await self.inbound.put('{"type":"hello","version":1,"transport":"websocket"}')
+        await self.wait_text("hello")
+        if listen is not None:
+            await self.inbound.put(
+                f'{{"session_id":"","type":"listen","state":"start","mode":"{listen}"}}'
+            )
+
     async def wait_text(self, kind: str, timeout_s: float = 5.0) -> dict:
         async with asyncio.timeout(timeout_s):
             while True:
@@ -193,9 +208,7 @@ async def test_manual_mode_speech_not_understood_gets_a_spoken_apology(
     deps.asr.text = ""  # type: ignore[attr-defined]
     channel = MemoryChannel()
     task = asyncio.create_task(Connection(channel, deps, PeerInfo()).run())
-    await channel.inbound.put('{"type":"hello","version":1,"transport":"websocket"}')
-    await channel.wait_text("hello")
-    await channel.inbound.put('{"session_id":"","type":"listen","state":"start","mode":"manual"}')
+    await channel.open(listen="manual")
     for frame in utterance_frames(1):
         await channel.inbound.put(frame)
     await channel.inbound.put('{"session_id":"","type":"listen","state":"stop"}')

@@ -59,9 +59,7 @@ async def talk(delay_s: float, *, abort: bool = False) -> MemoryChannel:
     )
     channel = MemoryChannel()
     task = asyncio.create_task(Connection(channel, deps, PeerInfo()).run())
-    await channel.inbound.put('{"type":"hello","version":1,"transport":"websocket"}')
-    await channel.wait_text("hello")
-    await channel.inbound.put('{"session_id":"","type":"listen","state":"start","mode":"auto"}')
+    await channel.open(listen="auto")
     for frame in utterance_frames(1):
         await channel.inbound.put(frame)
     if abort:
@@ -69,10 +67,7 @@ async def talk(delay_s: float, *, abort: bool = False) -> MemoryChannel:
         await channel.inbound.put('{"session_id":"","type":"abort"}')
         await asyncio.sleep(delay_s + 0.2)  # the late transcript arrives meanwhile
     else:
-        async with asyncio.timeout(10):
-            while not any(m.get("state") == "stop" for m in channel.texts()):
-                channel.changed.clear()
-                await channel.changed.wait()
+        await channel.wait_tts_stop()
         await asyncio.sleep(0.2)
     await channel.inbound.put(None)
     await asyncio.wait_for(task, 5)

@@ -99,17 +99,12 @@ async def converse(partial: str, final: str) -> tuple[MemoryChannel, ToolDialogu
 
     connection._tools.call_tool = call_tool  # type: ignore[method-assign]
     task = asyncio.create_task(connection.run())
-    await channel.inbound.put('{"type":"hello","version":1,"transport":"websocket"}')
-    await channel.wait_text("hello")
-    await channel.inbound.put('{"session_id":"","type":"listen","state":"start","mode":"auto"}')
+    await channel.open(listen="auto")
     for frame in utterance_frames(1):
         await channel.inbound.put(frame)
         await asyncio.sleep(0.02)  # the speculation gets time to run before the endpoint
     await channel.wait_text("stt")
-    async with asyncio.timeout(10):
-        while not any(m.get("state") == "stop" for m in channel.texts()):
-            channel.changed.clear()
-            await channel.changed.wait()
+    await channel.wait_tts_stop()
     await asyncio.sleep(0.2)  # anything late would show now
     await channel.inbound.put(None)
     await asyncio.wait_for(task, 5)
