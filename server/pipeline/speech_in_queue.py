@@ -77,6 +77,19 @@ class SpeechInQueue:
         self._items.append(item)
         self._ready.set()
 
+    def take_frames(self, epoch: int, limit: int) -> list[Frame]:
+        """Up to ``limit`` more frames of ``epoch`` from the head of the queue (stops at the
+        first control item or other epoch, so the order of everything is kept)."""
+        taken: list[Frame] = []
+        while len(taken) < limit and self._items:
+            head = self._items[0]
+            if not isinstance(head, Frame) or head.epoch != epoch:
+                break
+            taken.append(head)
+            self._items.popleft()
+            self._frames -= 1
+        return taken
+
     async def get(self) -> Item:
         while not self._items:
             self._ready.clear()

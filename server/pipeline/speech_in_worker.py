@@ -29,6 +29,23 @@ from server.pipeline.speech_in_queue import (
 from server.providers.base import AsrProvider, Transcript, VadProvider
 from server.session import events as ev
 
+MAX_FRAMES_PER_CALL = 8
+"""Queued frames of one session processed in one executor call (480 ms of 60 ms frames): under
+load a session catches up with one thread hand-off instead of one per frame."""
+
+
+def _feed_frames(processor: SpeechIn, frames: list[Frame]) -> list[SpeechInResult]:
+    """Feed ``frames`` in order; stops after the one that ends the utterance (the rest belong
+    to an utterance that is over and are dropped, as they would be one by one)."""
+    results: list[SpeechInResult] = []
+    for frame in frames:
+        if not processor.active:
+            break
+        results.append(processor.feed(frame.payload, frame.arrival_s))
+        if results[-1].final_text is not None:
+            break
+    return results
+
 
 class SpeechInWorker:
     """Feeds one session's audio to VAD/ASR; posts results tagged with their utterance epoch."""
@@ -112,10 +129,14 @@ class SpeechInWorker:
                     item.epoch, await self._settle(await run(processor.finish), item.epoch)
                 )
         elif item.epoch == self._current and processor.active:
-            result = await run(processor.feed, item.payload, item.arrival_s)
-            if result.final_text is not None:
-                self._current = -1
-            self._report(item.epoch, await self._settle(result, item.epoch))
+            # frames that queued up behind this one (the executor was busy) go in the same call
+            frames = [item, *self.queue.take_frames(item.epoch, MAX_FRAMES_PER_CALL - 1)]
+            results = await run(_feed_frames, processor, frames)
+            for result in results:
+                if result.final_text is not None:
+                    self._current = -1
+                    result = await self._settle(result, item.epoch)
+                self._report(item.epoch, result)
 
     async def _settle(self, result: SpeechInResult, epoch: int) -> SpeechInResult:
         """Await a slow or network recogniser's answer on the event loop (no executor thread

@@ -4,7 +4,8 @@ Two searches per decoder:
 
 * grammar: ``create_stream(phrases)`` recognises exactly one of the phrases (a minimal word
   graph, cached by phrase-set hash; phrases with words not in the dictionary are dropped with
-  one warning). RTF about 0.02; a decoder without the LM is about 28 MiB.
+  one warning). RTF about 0.02; a grammar decoder holds only its grammars' words (about 6 MiB,
+  25 ms to make; one full-dictionary decoder serves every lookup).
 * free text: the bundled 3-gram LM (loaded into a decoder on first use, +64 MiB, RTF 0.25–0.5).
 
 ``settings.mode == "lm"`` always uses the LM; in ``grammar`` mode a stream without phrases falls
@@ -15,10 +16,11 @@ stream borrows one is in :mod:`server.providers.asr.pocketsphinx_stream`.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from server.config import AsrSettings
@@ -43,36 +45,75 @@ MAX_GRAPHS: Final = 32
 """Phrase sets whose word graph is kept (provider-wide)."""
 MAX_SEARCHES_PER_DECODER: Final = 4
 """Grammar searches kept loaded in each decoder."""
+EMPTY_DICT: Final = os.devnull
+"""A lean decoder's dictionary file: nothing (its grammar words are added as needed)."""
 HANDOVER_POLL_S: Final = 0.05
 """How often a finishing stream with no decoder looks again (a finish takes ~5-50 ms)."""
 
 
 class _Decoder:
-    """A pocketsphinx decoder plus the searches it has loaded."""
+    """A pocketsphinx decoder plus the searches it has loaded.
+
+    A *lean* decoder starts with an empty dictionary (~15 ms to make instead of ~150-200 ms for
+    the 135,000-word one, during which pocketsphinx holds the GIL and so stalls every session)
+    and is given the pronunciations of each grammar's words, from ``lexicon``, as it loads it.
+    It swaps in a full-dictionary decoder the first time it needs the free-text LM."""
 
     def __init__(
-        self, raw: Any, lm_path: str, garbage: tuple[float, float | None] | None = None
+        self,
+        raw: Any,
+        lm_path: str,
+        garbage: tuple[float, float | None] | None = None,
+        *,
+        lexicon: Callable[[str], list[tuple[str, str]]] | None = None,
+        full: Callable[[], Any] | None = None,
     ) -> None:
         self.raw = raw
         self._lm_path = lm_path
         self._garbage = garbage
         """(phone probability, exit probability) of the garbage loops, None: off."""
-        if garbage is not None:
-            for i, phone in enumerate(PHONES):
-                raw.add_word(garbage_word(phone), phone, i == len(PHONES) - 1)
+        self._lexicon = lexicon
+        """Lean: ``word -> [(dictionary entry, phones)]`` to add the grammar's words from."""
+        self._full = full
+        """Lean: makes the full-dictionary decoder the LM needs."""
+        self._words: set[str] = set()
+        self._add_garbage_words()
         self._searches: OrderedDict[str, None] = OrderedDict()
         self.has_lm = False
 
+    def _add_garbage_words(self) -> None:
+        if self._garbage is not None:
+            for i, phone in enumerate(PHONES):
+                self.raw.add_word(garbage_word(phone), phone, i == len(PHONES) - 1)
+
     def use_lm(self) -> None:
+        if self._lexicon is not None and self._full is not None:  # lean: become a full one
+            self.raw, self._lexicon = self._full(), None
+            self._searches.clear()
+            self._add_garbage_words()
         if not self.has_lm:
             self.raw.add_lm_file(LM_SEARCH, self._lm_path)
             self.has_lm = True
         self.raw.activate_search(LM_SEARCH)
 
+    def _add_words(self, graph: WordGraph) -> None:
+        """Lean: give the decoder the pronunciations of the graph's words it lacks."""
+        if self._lexicon is None:
+            return
+        entries = [
+            entry
+            for word in sorted({w for phrase in graph.phrases for w in phrase} - self._words)
+            for entry in self._lexicon(word)
+        ]
+        self._words.update(w for phrase in graph.phrases for w in phrase)
+        for i, (name, phones) in enumerate(entries):
+            self.raw.add_word(name, phones, i == len(entries) - 1)
+
     def use_grammar(self, name: str, graph: WordGraph) -> None:
         if name in self._searches:
             self._searches.move_to_end(name)
         else:
+            self._add_words(graph)
             transitions = (
                 graph.transitions
                 if self._garbage is None
@@ -119,6 +160,8 @@ class PocketsphinxAsr:
         self._pool: Pool[_Decoder] = Pool(
             self._new_decoder, settings.decoder_pool_size, acquire_timeout_s
         )
+        self._lexicon = self._raw_decoder()  # the full dictionary, for lookups only
+        self._lexicon_lock = threading.Lock()
         self._pool.add(self._new_decoder())  # fail at startup, not on the first utterance
         self._holders: set[PocketsphinxStream] = set()
         """Streams holding a decoder in mid-utterance."""
@@ -128,27 +171,52 @@ class PocketsphinxAsr:
     def pool(self) -> Pool[_Decoder]:
         return self._pool
 
-    def _new_decoder(self) -> _Decoder:
+    def _raw_decoder(self, *, lean: bool = False) -> Any:
+        """A pocketsphinx decoder; ``lean``: with an empty dictionary."""
         try:
             # no lattice best-path pass with the garbage loops: on their huge lattices it took
             # 1-6 s per utterance for the same accuracy (the Viterbi result is used; measured)
-            extra = {"bestpath": False} if self.garbage and self.mode == "grammar" else {}
-            raw = self._ps.Decoder(lm=None, loglevel="FATAL", **extra)
+            extra: dict[str, Any] = (
+                {"bestpath": False} if self.garbage and self.mode == "grammar" else {}
+            )
+            if lean:
+                extra["dict"] = str(EMPTY_DICT)
+            return self._ps.Decoder(lm=None, loglevel="FATAL", **extra)
         except Exception as exc:  # the bundled model is broken or missing
             raise ProviderUnavailable(
                 f"pocketsphinx failed to start ({exc}); run `make setup`"
             ) from exc
-        decoder = _Decoder(raw, self._lm_path, self.garbage)
+
+    def _new_decoder(self) -> _Decoder:
         if self.mode == "lm":
+            decoder = _Decoder(self._raw_decoder(), self._lm_path, self.garbage)
             decoder.use_lm()
-        return decoder
+            return decoder
+        return _Decoder(
+            self._raw_decoder(lean=True),
+            self._lm_path,
+            self.garbage,
+            lexicon=self.pronunciations,
+            full=self._raw_decoder,
+        )
+
+    def pronunciations(self, word: str) -> list[tuple[str, str]]:
+        """``[(dictionary entry, phones)]`` of ``word``: ``word``, ``word(2)``, ... (empty if
+        the dictionary lacks it)."""
+        found: list[tuple[str, str]] = []
+        with self._lexicon_lock:
+            name = word
+            while (phones := self._lexicon.lookup_word(name)) is not None:
+                found.append((name, phones))
+                name = f"{word}({len(found) + 1})"
+        return found
 
     def create_stream(self, phrases: Sequence[str] | None = None) -> PocketsphinxStream:
         """Cheap and non-blocking; the decoder is taken on the first ``accept``."""
         chosen = tuple(phrases) if phrases and self.mode == "grammar" else None
         return PocketsphinxStream(self, chosen)
 
-    def word_graph(self, phrases: Sequence[str], decoder: _Decoder) -> tuple[str, WordGraph]:
+    def word_graph(self, phrases: Sequence[str]) -> tuple[str, WordGraph]:
         """The word graph for ``phrases`` and its search name, cached by the phrases as given
         (sessions pass the same tuple every utterance; normalising 2,000 phrases costs ~3 ms)."""
         exact = tuple(phrases)
@@ -158,9 +226,8 @@ class PocketsphinxAsr:
                 self._graphs.move_to_end(exact)
                 return cached
         normalized = normalize(exact)
-        raw = decoder.raw
         graph = build_word_graph(
-            [" ".join(p) for p in normalized], lambda w: raw.lookup_word(w) is not None
+            [" ".join(p) for p in normalized], lambda w: bool(self.pronunciations(w))
         )
         if graph.unknown_words:
             logger.warning(
@@ -209,7 +276,7 @@ class PocketsphinxAsr:
             graph = None
             if phrases:
                 try:
-                    name, graph = self.word_graph(phrases, decoder)
+                    name, graph = self.word_graph(phrases)
                 except ValueError:
                     logger.warning("ASR grammar has no usable phrase; using the free-text LM")
             if graph is not None:

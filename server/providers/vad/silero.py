@@ -1,18 +1,21 @@
-"""Silero VAD (``models/silero_vad.onnx``, 16 kHz) run by ``sherpa_onnx.VoiceActivityDetector``.
+"""Silero VAD v5 (``models/silero_vad.onnx``, 16 kHz) on one shared onnxruntime session.
 
-Each detector owns an onnxruntime session (about 7.5 MiB RSS), so the provider keeps a bounded
-free list of idle detectors: a stream takes one when created and gives it back (reset) on
-:meth:`SileroVadStream.close` or when garbage-collected. Decisions are per 512-sample window
-(32 ms); smoothing into utterances is the endpointer's job, so sherpa's own hysteresis is set to
-its minimum.
+The model is loaded once per server: a stream is only its recurrent state (2×128 floats), the
+last 64 samples (the model's context) and a little hysteresis, so opening one costs nothing
+(sherpa-onnx's detector loaded its own model per stream: ~100 ms and ~7.5 MiB each), and
+onnxruntime releases the GIL while it runs, so sessions on the executor's threads use every core.
+
+Decisions are per 512-sample window (32 ms). A window whose loudest sample is below
+``vad.silence_gate_dbfs`` is silence without running the model (digital silence, a muted or
+noise-suppressed microphone); the model then starts afresh on the next sound. Speech starts after
+two windows above ``threshold`` and ends after two windows below ``threshold - 0.15`` (the
+model's customary hysteresis); smoothing into utterances is the endpointer's job.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-import weakref
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,11 +29,16 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_RATE_HZ: Final = 16000
 WINDOW_SAMPLES: Final = 512
+CONTEXT_SAMPLES: Final = 64
+"""Samples of the previous window the v5 model sees before each 512-sample window."""
+STATE_SHAPE: Final = (2, 1, 128)
+HYSTERESIS: Final = 0.15
+"""Speech continues while the probability stays above ``threshold - HYSTERESIS``."""
 KNOWN_MODELS: Final = {
-    # sha256 -> size in bytes; only these files are known to load (others kill the process).
+    # sha256 -> size in bytes; the pinned silero_vad.onnx v5 (make setup)
     "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3": 2_327_524,
 }
-MAX_IDLE_DETECTORS: Final = 16
+_INPUTS: Final = ("input", "state", "sr")
 
 
 def check_model_file(path: Path) -> None:
@@ -48,97 +56,136 @@ def check_model_file(path: Path) -> None:
         raise ProviderUnavailable(f"silero VAD model {path} has a wrong sha256 ({digest}); {fix}")
 
 
+def gate_level(dbfs: float | None) -> int:
+    """Peak |sample| (int16) below which a window is silence unseen; 0 when the gate is off."""
+    return 0 if dbfs is None else int(32768 * 10 ** (dbfs / 20))
+
+
 class SileroVadStream:
-    """Per-session VAD: feed 16 kHz PCM, get one decision per 32 ms window."""
+    """Per-session VAD: feed 16 kHz PCM, get one decision per 32 ms window. Not thread-safe
+    (one caller at a time, as the session's speech-in worker calls it)."""
 
     def __init__(self, provider: SileroVad) -> None:
         self._provider = provider
-        self._detector: Any = provider._checkout()
-        self._pending = np.zeros(0, dtype=np.float32)
-        self._finalizer = weakref.finalize(self, provider._checkin, self._detector)
+        self._closed = False
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._window = np.zeros((1, CONTEXT_SAMPLES + WINDOW_SAMPLES), dtype=np.float32)
+        self._feeds: dict[str, Any] = {
+            "input": self._window,
+            "state": np.zeros(STATE_SHAPE, dtype=np.float32),
+            "sr": provider.sample_rate,
+        }
+        self._speaking = False
+        self._onset = False
+        """One window above the threshold seen while not speaking (a second one starts it)."""
+        self._offset = False
+        """One window below the lower threshold seen while speaking (a second one ends it)."""
+        self.windows_run = 0
+        """Windows the model ran on (the rest were gated as silence); for tests and benches."""
 
     @property
     def window_ms(self) -> float:
         return WINDOW_SAMPLES * 1000 / SAMPLE_RATE_HZ
 
     def accept(self, pcm: Pcm) -> list[bool]:
-        if not self._finalizer.alive:
+        if self._closed:
             raise RuntimeError("VAD stream is closed")
-        samples = np.asarray(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+        samples = np.asarray(pcm, dtype=np.int16)
         buf = np.concatenate((self._pending, samples)) if self._pending.size else samples
-        decisions: list[bool] = []
-        detector = self._detector
         n_full = len(buf) // WINDOW_SAMPLES * WINDOW_SAMPLES
-        for start in range(0, n_full, WINDOW_SAMPLES):
-            detector.accept_waveform(buf[start : start + WINDOW_SAMPLES])
-            decisions.append(bool(detector.is_speech_detected()))
-        while not detector.empty():  # we do not use its segments; keep memory bounded
-            detector.pop()
+        decisions = [
+            self._decide(self._probability(buf[start : start + WINDOW_SAMPLES]))
+            for start in range(0, n_full, WINDOW_SAMPLES)
+        ]
         self._pending = buf[n_full:].copy()
         return decisions
 
     def reset(self) -> None:
-        self._pending = np.zeros(0, dtype=np.float32)
-        if self._finalizer.alive:
-            self._detector.reset()
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._forget()
+        self._speaking = self._onset = self._offset = False
 
     def close(self) -> None:
-        """Give the detector back to the provider; safe to call twice."""
-        self._finalizer()
+        """Nothing to give back (the model is shared); later calls to accept raise."""
+        self._closed = True
+
+    def _forget(self) -> None:
+        self._window[:] = 0.0
+        self._feeds["state"] = np.zeros(STATE_SHAPE, dtype=np.float32)
+
+    def _probability(self, window: np.ndarray) -> float:
+        """Speech probability of one 512-sample int16 window."""
+        gate = self._provider.gate
+        if gate and int(np.abs(window.astype(np.int32)).max()) < gate:
+            self._forget()
+            return 0.0
+        frame = self._window
+        frame[0, :CONTEXT_SAMPLES] = frame[0, WINDOW_SAMPLES:]
+        np.multiply(window, 1 / 32768, out=frame[0, CONTEXT_SAMPLES:], casting="unsafe")
+        prob, self._feeds["state"] = self._provider.run(self._feeds)
+        self.windows_run += 1
+        return float(prob[0, 0])
+
+    def _decide(self, prob: float) -> bool:
+        threshold = self._provider.threshold
+        if not self._speaking:
+            if prob > threshold and self._onset:
+                self._speaking, self._onset, self._offset = True, False, False
+                return True
+            self._onset = prob > threshold
+            return False
+        if prob > threshold:
+            self._offset = False
+            return True
+        if prob > threshold - HYSTERESIS:
+            return True
+        if not self._offset:
+            self._offset = True
+            return True
+        self._speaking = self._onset = self._offset = False
+        return False
 
 
 class SileroVad:
-    """The VAD provider (registry name ``silero``); shared by all sessions, thread-safe."""
+    """The VAD provider (registry name ``silero``); one model shared by all sessions."""
 
     name = "silero"
 
     def __init__(self, settings: VadSettings) -> None:
-        check_model_file(Path(settings.model_path))
+        path = Path(settings.model_path)
+        check_model_file(path)
         try:
-            import sherpa_onnx
-        except ImportError as exc:  # pragma: no cover - it is a core dependency
-            raise ProviderUnavailable(f"sherpa-onnx is not installed ({exc})") from exc
-        config = sherpa_onnx.VadModelConfig()
-        config.silero_vad.model = str(settings.model_path)
-        config.silero_vad.threshold = settings.threshold
-        config.silero_vad.min_silence_duration = 0.01  # the endpointer smooths, not sherpa
-        config.silero_vad.min_speech_duration = 0.01
-        # sherpa buffers the speech in progress: bound it a little past the endpointer's limit
-        self._max_speech_s = settings.max_utterance_s + 5.0
-        config.silero_vad.max_speech_duration = self._max_speech_s
-        config.silero_vad.window_size = WINDOW_SAMPLES
-        config.sample_rate = SAMPLE_RATE_HZ
-        config.num_threads = 1
-        if not config.validate():
-            raise ProviderUnavailable(f"invalid silero VAD configuration for {settings.model_path}")
-        self._sherpa = sherpa_onnx
-        self._config = config
-        self._lock = threading.Lock()
-        self._idle: list[Any] = []
-        self._idle.append(self._new_detector())  # load once now so a bad setup fails at startup
+            import onnxruntime as ort
+        except ImportError as exc:  # pragma: no cover - a core dependency
+            raise ProviderUnavailable(
+                f"onnxruntime is not installed ({exc}); run `make setup`"
+            ) from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1  # one window is tiny; sessions run in parallel instead
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self._session = ort.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ProviderUnavailable(f"silero VAD model {path} does not load: {exc}") from exc
+        names = tuple(i.name for i in self._session.get_inputs())
+        if names != _INPUTS:
+            raise ProviderUnavailable(
+                f"silero VAD model {path} has inputs {names}, expected {_INPUTS} (silero v5)"
+            )
+        self.threshold = settings.threshold
+        self.gate = gate_level(settings.silence_gate_dbfs)
+        self.sample_rate = np.array(SAMPLE_RATE_HZ, dtype=np.int64)
+        self.create_stream().accept(np.full(WINDOW_SAMPLES, 1000, dtype=np.int16))  # warm up
 
-    def _new_detector(self) -> Any:
-        return self._sherpa.VoiceActivityDetector(
-            self._config, buffer_size_in_seconds=self._max_speech_s + 1
-        )
-
-    def _checkout(self) -> Any:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
-        return self._new_detector()
-
-    def _checkin(self, detector: Any) -> None:
-        detector.reset()
-        with self._lock:
-            if len(self._idle) < MAX_IDLE_DETECTORS:
-                self._idle.append(detector)
-
-    @property
-    def idle_detectors(self) -> int:
-        """Detectors ready for reuse (for tests and metrics)."""
-        with self._lock:
-            return len(self._idle)
+    def run(self, feeds: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """One model step: ``(probability [1, 1], next state)``; thread-safe, GIL released."""
+        prob, state = self._session.run(None, feeds)
+        return prob, state
 
     def create_stream(self) -> SileroVadStream:
         return SileroVadStream(self)

@@ -64,6 +64,23 @@ async def test_uplink_queue_drops_oldest_frames_but_never_controls() -> None:
     assert (await asyncio.wait_for(getter, 1)).payload == b"d"
 
 
+async def test_queued_frames_are_taken_together_up_to_a_control_or_new_epoch() -> None:
+    """A busy session catches up by taking the frames queued behind the one it got."""
+    queue = SpeechInQueue(10)
+    for payload in (b"a", b"b", b"c"):
+        queue.put_frame(Frame(1, payload, 0.0))
+    queue.put_control(Finish(1))
+    queue.put_frame(Frame(2, b"d", 0.0))
+    first = await queue.get()
+    assert isinstance(first, Frame)
+    assert [f.payload for f in queue.take_frames(1, limit=1)] == [b"b"]
+    assert [f.payload for f in queue.take_frames(1, limit=8)] == [b"c"]  # not past Finish
+    assert queue.take_frames(1, limit=8) == []
+    assert isinstance(await queue.get(), Finish)
+    assert queue.take_frames(1, limit=8) == []  # frame d is of another utterance
+    assert len(queue) == 1 and queue.put_frame(Frame(2, b"e", 0.0))
+
+
 def test_ledger_durations_and_metrics() -> None:
     ledger = TurnLedger(3)
     for stage, t in [

@@ -148,6 +148,24 @@ def test_grammar_mode_without_phrases_falls_back_to_the_lm(
 ) -> None:
     _, final = recognize(asr, speech[("espeak", "set the volume to thirty")], None)
     assert final.is_final and final.text  # free text: some words, not necessarily right
+    for _ in range(asr.pool.size):  # the decoders, one of them now with the LM, still do grammars
+        _, again = recognize(asr, speech[("flite", "what time is it")], COMMANDS)
+        assert again.text == "what time is it"
+
+
+def test_a_reused_decoder_learns_the_words_of_each_new_grammar(
+    speech: dict[tuple[str, str], list[Pcm]],
+) -> None:
+    """Grammar decoders start with no dictionary: each grammar brings its words' pronunciations
+    (all of them: "the" has two), so phrases that arrive later (a board's tools) still work."""
+    asr = PocketsphinxAsr(AsrSettings(pool_size=1))
+    assert [p for _, p in asr.pronunciations("the")] == ["DH AH", "DH IY"]
+    assert asr.pronunciations("xqzzy") == []
+    _, first = recognize(asr, speech[("flite", "what time is it")], ["what time is it", "stop"])
+    assert first.text == "what time is it"
+    _, later = recognize(asr, speech[("espeak", "set the volume to thirty")], COMMANDS)
+    assert later.text == "set the volume to thirty"
+    assert asr.pool.created == 1
 
 
 def test_stream_lifecycle(asr: PocketsphinxAsr) -> None:
