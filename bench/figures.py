@@ -157,6 +157,7 @@ EXTRACT: dict[str, Extract] = {
     "latency": latency,
     "speech_latency": speech_latency,
     "capacity": capacity,
+    "capacity_workers": capacity,
     "capacity_lm": capacity,
     "capacity_default": capacity,
     "scaled": scaled,

@@ -2,6 +2,9 @@
 
 with ServerProcess(env={"XIAOZHI_ASR__MODE": "grammar"}) as srv:
     srv.ws_url, srv.cpu_s(), srv.rss_kib(), srv.threads(), srv.ledger_lines()
+
+``ServerProcess(workers=2)`` runs ``--workers 2 --reuse-port`` instead: both workers on the same
+two ports, CPU, RSS, threads and descriptors summed over the worker processes.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from types import TracebackType
 from typing import Any
 
 READY = re.compile(r"WebSocket port (\d+), HTTP port (\d+)")
+WORKERS_READY = re.compile(r"^xiaozhi-server workers ready: \d+ \(WebSocket/HTTP ports (\d+)/(\d+)")
+WORKER_STARTED = re.compile(r"^worker (\d+) started \(pid (\d+)")
 LEDGER = re.compile(r"turn (\d+)( cancelled)?: (.*?) frames=(\d+)")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -61,12 +66,27 @@ def engines(env: Mapping[str, str], providers: Mapping[str, str] | None = None) 
     }
 
 
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the workers need fixed ports)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 class ServerProcess:
     """Start on enter (waits for the ready line, ≤ ``start_timeout_s``), SIGTERM/kill on exit."""
 
     def __init__(
-        self, env: dict[str, str] | None = None, nofile: int = 4096, start_timeout_s: float = 90.0
+        self,
+        env: dict[str, str] | None = None,
+        nofile: int = 4096,
+        start_timeout_s: float = 90.0,
+        workers: int = 0,
     ) -> None:
+        self.workers = workers
+        self._worker_pids: dict[int, int] = {}
         self._tmp = tempfile.TemporaryDirectory(prefix="xiaozhi-bench-")
         self.env = {
             **os.environ,
@@ -89,8 +109,15 @@ class ServerProcess:
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), hard))
 
     def __enter__(self) -> ServerProcess:
-        cmd = [sys.executable, "-m", "server", "--port", "0", "--http-port", "0"]
-        cmd += ["--log-level", "info"]
+        if self.workers:
+            ws, http = _free_port(), _free_port()
+            while http == ws:
+                http = _free_port()
+            cmd = [sys.executable, "-m", "server", "--workers", str(self.workers), "--reuse-port"]
+            cmd += ["--port", str(ws), "--http-port", str(http), "--log-level", "info"]
+        else:
+            cmd = [sys.executable, "-m", "server", "--port", "0", "--http-port", "0"]
+            cmd += ["--log-level", "info"]
         self.proc = subprocess.Popen(
             cmd,
             env=self.env,
@@ -114,7 +141,9 @@ class ServerProcess:
                 self._lines.append(line.rstrip("\n"))
                 if len(self._lines) > 200_000:
                     del self._lines[:100_000]
-            m = READY.search(line)
+            if started := WORKER_STARTED.search(line):
+                self._worker_pids[int(started.group(1))] = int(started.group(2))
+            m = (WORKERS_READY if self.workers else READY).search(line)
             if m:
                 self.ws_port, self.http_port = int(m.group(1)), int(m.group(2))
                 ready.set()
@@ -133,16 +162,27 @@ class ServerProcess:
     def ota_url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}/xiaozhi/ota/"
 
+    def _pids(self) -> list[int]:
+        """The processes that serve: the server, or the workers (not their supervisor)."""
+        with self._lock:
+            return sorted(self._worker_pids.values()) if self.workers else [self.pid]
+
     def cpu_s(self) -> float:
-        """User+system CPU seconds of the server process (all threads, plus waited-for children)."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
+        """User+system CPU seconds of the server process(es) (all threads, plus waited-for
+        children)."""
+        total = 0
+        for pid in self._pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14))
+        return total / CLK_TCK
 
     def _status(self, key: str) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        return 0
+        total = 0
+        for pid in self._pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith(key + ":"):
+                    total += int(line.split()[1])
+        return total
 
     def rss_kib(self) -> int:
         return self._status("VmRSS")
@@ -151,7 +191,7 @@ class ServerProcess:
         return self._status("Threads")
 
     def fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.pid}/fd"))
+        return sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in self._pids())
 
     def mark(self) -> int:
         """Position in the log; pass to :meth:`ledger` to read only later turns."""

@@ -149,6 +149,13 @@ def _parser() -> argparse.ArgumentParser:
         "port HTTP_PORT+i (put nginx in front: deploy/nginx/); a worker that dies is restarted; "
         "without N (or 0): one per core; without the flag: one server in this process",
     )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="with --workers: every worker listens on the same WebSocket and HTTP ports "
+        "(SO_REUSEPORT, Linux) and the kernel spreads the boards over them, no nginx needed; "
+        "/metrics then answers for whichever worker takes the request",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for name, (help_text, epilog) in COMMAND_HELP.items():
         delegated = name in DELEGATED
@@ -175,8 +182,13 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides["log_level"] = args.log_level
     settings = load_settings(args.config, **overrides)
     update: dict[str, Any] = {}
+    socket_update: dict[str, Any] = {}
     if args.port is not None:
-        update["websocket"] = settings.websocket.model_copy(update={"port": args.port})
+        socket_update["port"] = args.port
+    if args.reuse_port:
+        socket_update["reuse_port"] = True
+    if socket_update:
+        update["websocket"] = settings.websocket.model_copy(update=socket_update)
     if args.http_port is not None:
         update["ota"] = settings.ota.model_copy(update={"port": args.http_port})
     if args.wyoming_port is not None:
@@ -324,10 +336,17 @@ def _supervise(argv: list[str], workers: int, settings: Settings) -> int:
     from server.workers import default_workers, supervise
 
     ws = settings.websocket
+    if ws.reuse_port and settings.mqtt.enabled:
+        return _fail(
+            "--reuse-port shares the WebSocket and HTTP ports only: a board's MQTT session and "
+            "its UDP audio must reach the same worker. Run the workers on their own ports "
+            "(--workers without --reuse-port) or turn mqtt.enabled off",
+            EXIT_CONFIG,
+        )
     try:
         return asyncio.run(
             supervise(argv, workers or default_workers(), ws.port, settings.ota.port,
-                      ws.shutdown_grace_s)
+                      ws.shutdown_grace_s, shared=ws.reuse_port)
         )  # fmt: skip
     except KeyboardInterrupt:
         return EXIT_OK

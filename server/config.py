@@ -41,6 +41,10 @@ class WebSocketSettings(StrictModel):
     """0 picks a free port (tests)."""
     path: str = "/xiaozhi/v1/"
     """URL path of the endpoint (a query string after it is allowed)."""
+    reuse_port: bool = False
+    """Bind the WebSocket and HTTP ports with SO_REUSEPORT (Linux), so several server processes
+    listen on the same ports and the kernel spreads new connections over them;
+    ``xiaozhi-server --workers N --reuse-port`` sets it for its workers."""
     tokens: list[SecretStr] = Field(default_factory=list)
     """Accepted bearer tokens; empty means no authentication."""
     max_connections: int = Field(default=2000, ge=1)

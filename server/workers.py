@@ -1,14 +1,19 @@
 """``xiaozhi-server --workers N``: a supervisor running N full servers as child processes.
 
 Each worker is a whole :class:`server.app.Server` (WebSocket, MQTT off unless configured, HTTP
-with OTA and ``/metrics``) in its own process and event loop, on **its own ports**: worker ``i``
-listens on WebSocket port ``P + i`` and HTTP port ``H + i`` (``--port P --http-port H``). Own
-ports rather than one port shared with ``SO_REUSEPORT``, because the kernel would then pick the
-worker for every new connection: nginx could not keep a board's reconnects on the same worker
-(``hash $http_device_id consistent``), Prometheus could not scrape each worker's ``/metrics``
-and tell a dead worker apart (``up == 0``), and a restarted worker would not be reachable at a
-known address. Shared state lives in the store (``storage_url``: PostgreSQL for several
-machines; the SQLite file works for workers on one machine).
+with OTA and ``/metrics``) in its own process and event loop. By default each is on **its own
+ports**: worker ``i`` listens on WebSocket port ``P + i`` and HTTP port ``H + i`` (``--port P
+--http-port H``), so nginx can keep a board's reconnects on the same worker (``hash
+$http_device_id consistent``), Prometheus can scrape each worker's ``/metrics`` and tell a dead
+one apart (``up == 0``), and a restarted worker is reachable at a known address.
+
+With ``--reuse-port`` every worker listens on the same two ports (SO_REUSEPORT): the kernel
+spreads new connections over them, so one machine uses all its cores with no proxy in front.
+A board's reconnect may then land on another worker, which is fine (what outlives a connection
+is in the store), and ``/metrics`` answers for whichever worker took the request. Shared state
+lives in the store (``storage_url``: PostgreSQL for several machines; the SQLite file works for
+workers on one machine). MQTT + UDP needs own ports (a board's MQTT session and its UDP audio
+must reach the same worker).
 
 The supervisor restarts a worker that exits on its own (crash, ``kill -9``) after a back-off
 (``RESTART_BACKOFF_S`` doubling to ``RESTART_MAX_S``; reset once a worker stayed up
@@ -50,8 +55,11 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def worker_ports(ws_port: int, http_port: int, n: int) -> list[tuple[int, int]]:
-    """``[(websocket_port, http_port)]`` of workers 0..n-1; ConfigError if the ranges clash."""
+def worker_ports(
+    ws_port: int, http_port: int, n: int, *, shared: bool = False
+) -> list[tuple[int, int]]:
+    """``[(websocket_port, http_port)]`` of workers 0..n-1 (``shared``: all on the same two,
+    ``--reuse-port``); ConfigError if the ranges clash."""
     if n < 1:
         raise ConfigError("--workers must be at least 1")
     if ws_port == 0 or http_port == 0:
@@ -59,6 +67,10 @@ def worker_ports(ws_port: int, http_port: int, n: int) -> list[tuple[int, int]]:
             "--workers needs fixed ports (nginx and Prometheus point at them): give --port and "
             "--http-port, or keep the defaults 8000 and 8003"
         )
+    if shared:
+        if ws_port == http_port:
+            raise ConfigError(f"the WebSocket and HTTP ports are both {ws_port}: choose two")
+        return [(ws_port, http_port)] * n
     ws, http = set(range(ws_port, ws_port + n)), set(range(http_port, http_port + n))
     if ws & http:
         raise ConfigError(
@@ -107,11 +119,19 @@ class Worker:
 class Supervisor:
     """Runs the workers until :meth:`stop`; see the module docstring for the rules."""
 
-    def __init__(self, argv: list[str], n: int, ws_port: int, http_port: int, grace_s: float):
+    def __init__(
+        self,
+        argv: list[str],
+        n: int,
+        ws_port: int,
+        http_port: int,
+        grace_s: float,
+        *,
+        shared: bool = False,
+    ):
         self._argv = argv
-        self.workers = [
-            Worker(i, w, h) for i, (w, h) in enumerate(worker_ports(ws_port, http_port, n))
-        ]
+        ports = worker_ports(ws_port, http_port, n, shared=shared)
+        self.workers = [Worker(i, w, h) for i, (w, h) in enumerate(ports)]
         self._grace_s = grace_s
         self._stopping = asyncio.Event()
         self.exit_code = 0
@@ -220,9 +240,12 @@ def _describe(code: int) -> str:
     return f"exit status {code}"
 
 
-async def supervise(argv: list[str], n: int, ws_port: int, http_port: int, grace_s: float) -> int:
-    """Run ``n`` workers until SIGTERM/SIGINT; the exit status (2: a worker's settings are bad)."""
-    supervisor = Supervisor(argv, n, ws_port, http_port, grace_s)
+async def supervise(
+    argv: list[str], n: int, ws_port: int, http_port: int, grace_s: float, *, shared: bool = False
+) -> int:
+    """Run ``n`` workers until SIGTERM/SIGINT; the exit status (2: a worker's settings are bad).
+    ``shared``: every worker on the same ports (``--reuse-port``)."""
+    supervisor = Supervisor(argv, n, ws_port, http_port, grace_s, shared=shared)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):

@@ -139,7 +139,13 @@ async def start_http(
     )
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.ota.host, settings.ota.port, ssl_context=ssl_context)
+        site = web.TCPSite(
+            runner,
+            settings.ota.host,
+            settings.ota.port,
+            ssl_context=ssl_context,
+            reuse_port=settings.websocket.reuse_port or None,
+        )
         await site.start()
     except BaseException:
         await runner.cleanup()

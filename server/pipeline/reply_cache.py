@@ -8,10 +8,16 @@ the lead-in silence of a first sentence. Packets carry no per-reply state (v2 ti
 so a cached sentence is the same bytes a fresh synthesis would frame. Only sentences the main
 voice spoke whole are stored (never a fallback voice's, never one cut by a failure). Bounded by
 bytes, least recently used out first; used from the event loop only.
+
+A sentence being synthesised is *in flight* (:meth:`ReplyAudioCache.start`): another session
+that needs the same sentence meanwhile awaits that synthesis (:meth:`in_flight`) instead of
+running its own (boards that start together say the same things: 40 syntheses of "The lamp is
+on." at once made the first answers ~1 s late).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -36,6 +42,7 @@ class ReplyAudioCache:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self._entries: OrderedDict[SentenceKey, tuple[bytes, ...]] = OrderedDict()
+        self._flying: dict[SentenceKey, asyncio.Future[tuple[bytes, ...] | None]] = {}
         self.bytes = 0
         self.hits = 0
         self.misses = 0
@@ -65,6 +72,23 @@ class ReplyAudioCache:
         while self.bytes > self.max_bytes:
             _, evicted = self._entries.popitem(last=False)
             self.bytes -= _size(evicted)
+
+    def in_flight(self, key: SentenceKey) -> asyncio.Future[tuple[bytes, ...] | None] | None:
+        """The synthesis of ``key`` in progress: resolves to its packets, or None when it was
+        not kept (failed, cut, or spoken by the fallback voice)."""
+        return self._flying.get(key)
+
+    def start(self, key: SentenceKey) -> None:
+        """The caller synthesises ``key`` now and will :meth:`settle` it."""
+        if key not in self._flying:
+            self._flying[key] = asyncio.get_running_loop().create_future()
+
+    def settle(self, key: SentenceKey, packets: tuple[bytes, ...] | None) -> None:
+        """End the synthesis of ``key``: waiters get ``packets`` (None: synthesise yourselves).
+        Safe to call again (later calls do nothing)."""
+        future = self._flying.pop(key, None)
+        if future is not None and not future.done():
+            future.set_result(packets)
 
 
 def _size(packets: tuple[bytes, ...] | list[bytes]) -> int:

@@ -27,7 +27,7 @@ from protocol.enums import Emotion
 from protocol.opus import OpusEncoder
 from server.errors import ErrorCode, ProviderError
 from server.pipeline.framing import SentenceFramer
-from server.pipeline.reply_cache import SentenceKey
+from server.pipeline.reply_cache import ReplyAudioCache, SentenceKey
 from server.providers.base import DialogueContext, SpeechAudio, TextDelta
 from server.providers.base import EmotionChosen as DialogueEmotion
 from server.providers.tts.pieces import synthesize_pieces
@@ -209,12 +209,25 @@ class Reply:
         (an engine bug must not silence the reply). A voice failing after its first piece ends
         the sentence where it is (what was played is not repeated)."""
         key, cache = self._cache_key(sentence, seq), self._deps.reply_cache
-        if cache is not None:
-            cached = cache.get(key)
-            self._deps.metrics.tts_cache(hit=cached is not None)
-            if cached is not None:
-                (await self._hand_over(None, list(cached), seq, sentence)).finish()
-                return True
+        if cache is None:
+            return await self._synthesise_sentence(sentence, seq, key, None)
+        cached = cache.get(key)
+        if cached is None and (flying := cache.in_flight(key)) is not None:
+            cached = await asyncio.shield(flying)  # another session is synthesising it now
+        self._deps.metrics.tts_cache(hit=cached is not None)
+        if cached is not None:
+            (await self._hand_over(None, list(cached), seq, sentence)).finish()
+            return True
+        cache.start(key)
+        try:
+            return await self._synthesise_sentence(sentence, seq, key, cache)
+        finally:
+            cache.settle(key, None)  # not kept (or already settled): waiters synthesise
+
+    async def _synthesise_sentence(
+        self, sentence: str, seq: int, key: SentenceKey, cache: ReplyAudioCache | None
+    ) -> bool:
+        """:meth:`_speak` without the cache lookup: the TTS, else the fallback voice."""
         engines = [self._deps.tts]
         if self._deps.fallback_tts is not None:
             engines.append(self._deps.fallback_tts)
@@ -232,6 +245,7 @@ class Reply:
                 speech.finish()
                 if cache is not None and engine is self._deps.tts:
                     cache.put(key, speech.packets)
+                    cache.settle(key, tuple(speech.packets))
                 return True
             except TimeoutError:
                 code = ErrorCode.TTS_TIMEOUT

@@ -152,6 +152,7 @@ class WebSocketServer:
                 "Connection", (PlainHttpTolerantConnection,), {"answer": self._wrong_port}
             ),
             compression=None,
+            reuse_port=s.reuse_port or None,
             max_size=s.max_message_bytes,
             ping_interval=s.ping_interval_s,
             ping_timeout=None if s.ping_interval_s is None else 20,

@@ -56,9 +56,11 @@ def light_env(storage_url: str, public_ws: str) -> dict[str, str]:
 class Workers:
     """``python -m server --workers N`` with its output read on a thread."""
 
-    def __init__(self, env: dict[str, str], n: int, ws_port: int, http_port: int) -> None:
+    def __init__(
+        self, env: dict[str, str], n: int, ws_port: int, http_port: int, *extra: str
+    ) -> None:
         cmd = [sys.executable, "-m", "server", "--workers", str(n), "--port", str(ws_port)]
-        cmd += ["--http-port", str(http_port), "--log-level", "info"]
+        cmd += ["--http-port", str(http_port), "--log-level", "info", *extra]
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )

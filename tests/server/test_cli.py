@@ -56,6 +56,16 @@ def test_bad_port_argument(capsys: pytest.CaptureFixture[str]) -> None:
     assert "websocket.port" in capsys.readouterr().err
 
 
+def test_reuse_port_refuses_mqtt_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "mqtt.yaml"
+    config.write_text("mqtt:\n  enabled: true\n")
+    assert main(["--config", str(config), "--workers", "2", "--reuse-port"]) == 2
+    err = capsys.readouterr().err
+    assert "MQTT" in err and "without --reuse-port" in err and "mqtt.enabled" in err
+
+
 @pytest.mark.e2e  # starts a real server
 def test_runs_until_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
     proc = subprocess.Popen(

@@ -12,6 +12,12 @@ def test_each_worker_gets_its_own_consecutive_ports() -> None:
     assert worker_ports(8000, 8003, 2) == [(8000, 8003), (8001, 8004)]
 
 
+def test_with_reuse_port_every_worker_gets_the_same_ports() -> None:
+    assert worker_ports(8000, 8003, 3, shared=True) == [(8000, 8003)] * 3
+    with pytest.raises(ConfigError, match="fixed ports"):
+        worker_ports(0, 8003, 2, shared=True)
+
+
 @pytest.mark.parametrize(
     ("ws", "http", "n", "says"),
     [

@@ -33,6 +33,7 @@ from server.providers.asr.grammar import (
     phrase_set_key,
     with_garbage_loop,
 )
+from server.providers.asr.pocketsphinx_native import NativeDecoding
 from server.providers.asr.pocketsphinx_stream import PocketsphinxStream
 from server.providers.asr.pool import Pool
 from server.providers.base import AsrCapabilities, ProviderUnavailable
@@ -67,8 +68,12 @@ class _Decoder:
         *,
         lexicon: Callable[[str], list[tuple[str, str]]] | None = None,
         full: Callable[[], Any] | None = None,
+        native: NativeDecoding | None = None,
     ) -> None:
         self.raw = raw
+        self._native = native
+        self.native_pointer = native.pointer(raw) if native else None
+        """``raw``'s C decoder for :class:`NativeDecoding` (None: decode through the binding)."""
         self._lm_path = lm_path
         self._garbage = garbage
         """(phone probability, exit probability) of the garbage loops, None: off."""
@@ -89,12 +94,22 @@ class _Decoder:
     def use_lm(self) -> None:
         if self._lexicon is not None and self._full is not None:  # lean: become a full one
             self.raw, self._lexicon = self._full(), None
+            self.native_pointer = self._native.pointer(self.raw) if self._native else None
             self._searches.clear()
             self._add_garbage_words()
         if not self.has_lm:
             self.raw.add_lm_file(LM_SEARCH, self._lm_path)
             self.has_lm = True
         self.raw.activate_search(LM_SEARCH)
+
+    def decode(self, data: bytes, slice_bytes: int) -> None:
+        """Decode 16-bit PCM: in one call without the GIL when possible, else through the
+        binding in ``slice_bytes`` pieces (it holds the GIL; short calls keep the loop going)."""
+        if self._native is not None and self.native_pointer is not None:
+            self._native.process(self.native_pointer, data)
+            return
+        for start in range(0, len(data), slice_bytes):
+            self.raw.process_raw(data[start : start + slice_bytes], False, False)
 
     def _add_words(self, graph: WordGraph) -> None:
         """Lean: give the decoder the pronunciations of the graph's words it lacks."""
@@ -148,6 +163,8 @@ class PocketsphinxAsr:
                 f"pocketsphinx is not installed ({exc}); run `make setup`"
             ) from exc
         self._ps = pocketsphinx
+        self.native = NativeDecoding.load(pocketsphinx._pocketsphinx)
+        """Decoding without the GIL (server.providers.asr.pocketsphinx_native), if available."""
         self._lm_path = pocketsphinx.get_model_path("en-us/en-us.lm.bin")
         self.mode = settings.mode
         phone_p = settings.garbage_phone_probability
@@ -189,7 +206,7 @@ class PocketsphinxAsr:
 
     def _new_decoder(self) -> _Decoder:
         if self.mode == "lm":
-            decoder = _Decoder(self._raw_decoder(), self._lm_path, self.garbage)
+            decoder = _Decoder(self._raw_decoder(), self._lm_path, self.garbage, native=self.native)
             decoder.use_lm()
             return decoder
         return _Decoder(
@@ -198,6 +215,7 @@ class PocketsphinxAsr:
             self.garbage,
             lexicon=self.pronunciations,
             full=self._raw_decoder,
+            native=self.native,
         )
 
     def pronunciations(self, word: str) -> list[tuple[str, str]]:

@@ -27,9 +27,10 @@ if TYPE_CHECKING:
 MAX_KEPT_BYTES: Final = 30 * 16000 * 2
 """Audio a stream keeps (30 s at 16 kHz; utterances are capped shorter)."""
 SLICE_BYTES: Final = 20 * 16 * 2
-"""Audio per ``process_raw`` call (20 ms). pocketsphinx holds the GIL while it decodes, so a
-long call stalls the event loop (2 s of catch-up in LM mode: 200 ms); 20 ms slices hold it
-< 1 ms in grammar mode and ~5 ms in LM mode, at no extra CPU (measured)."""
+"""Audio per ``process_raw`` call (20 ms) when decoding through the binding (when
+:mod:`~server.providers.asr.pocketsphinx_native` is unavailable). The binding holds the GIL
+while it decodes, so a long call stalls the event loop (2 s of catch-up in LM mode: 200 ms);
+20 ms slices hold it < 1 ms in grammar mode and ~5 ms in LM mode, at no extra CPU (measured)."""
 
 
 class PocketsphinxStream:
@@ -138,10 +139,8 @@ class PocketsphinxStream:
 
     def _feed(self) -> None:
         if self._fed < len(self._audio):
-            data = b"".join(self._audio[self._fed :])
-            raw = self._decoder_raw()
-            for start in range(0, len(data), SLICE_BYTES):
-                raw.process_raw(data[start : start + SLICE_BYTES], False, False)
+            assert self._decoder is not None
+            self._decoder.decode(b"".join(self._audio[self._fed :]), SLICE_BYTES)
             self._fed = len(self._audio)
 
     def _detach(self, *, release: bool) -> None:

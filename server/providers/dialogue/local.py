@@ -77,6 +77,9 @@ class LocalDialogue:
         self.settings = settings or DialogueSettings()
         self._grammars: OrderedDict[tuple[str, ...], ToolGrammar] = OrderedDict()
         """Per tool list (sessions share the provider); the least recently used is dropped."""
+        self._phrases: dict[int, tuple[str, ...]] = {}
+        """Phrases per cached grammar (``id``): every session with the same tools gets them
+        without rebuilding (~8 ms for 2,000 phrases, on the event loop)."""
 
     def grammar(self, tools: Sequence[Tool]) -> ToolGrammar:
         key = tuple(t.model_dump_json() for t in tools)
@@ -84,13 +87,19 @@ class LocalDialogue:
         if grammar is None:
             grammar = self._grammars[key] = ToolGrammar(tools)
             while len(self._grammars) > MAX_CACHED_GRAMMARS:
-                self._grammars.popitem(last=False)
+                _, dropped = self._grammars.popitem(last=False)
+                self._phrases.pop(id(dropped), None)
         self._grammars.move_to_end(key)
         return grammar
 
     def phrases(self, tools: Sequence[Tool]) -> list[str]:
-        small = [p for phrases in smalltalk.INTENTS.values() for p in phrases]
-        return list(dict.fromkeys([*small, *self.grammar(tools).phrases()]))
+        grammar = self.grammar(tools)
+        cached = self._phrases.get(id(grammar))
+        if cached is None:
+            small = [p for phrases in smalltalk.INTENTS.values() for p in phrases]
+            cached = tuple(dict.fromkeys([*small, *grammar.phrases()]))
+            self._phrases[id(grammar)] = cached
+        return list(cached)
 
     async def respond(
         self, utterance: str, context: DialogueContext

@@ -243,6 +243,49 @@ async def test_a_fallback_voice_sentence_is_not_cached(executor) -> None:  # typ
     assert len(broken.texts) == 2 and len(fallback.texts) == 2 and len(cache) == 0
 
 
+async def test_sessions_saying_the_same_sentence_at_once_share_one_synthesis(executor) -> None:  # type: ignore[no-untyped-def]
+    cache, tts = ReplyAudioCache(1 << 20), ToneTts(ms_per_char=5)
+    inboxes = [Inbox() for _ in range(5)]
+    replies = [make_reply(executor, FakeDialogue(), tts, i, cache=cache) for i in inboxes]
+    await asyncio.gather(*(r.run("what time is it") for r in replies))
+    assert tts.texts == ["It is twelve o'clock."], "synthesised once for the five boards"
+    first = inboxes[0].of(ev.SentenceReady)[0].audio.packets
+    assert all(i.of(ev.SentenceReady)[0].audio.packets == first for i in inboxes)
+    assert all(i.of(ev.ReplyEnded) for i in inboxes)
+
+
+async def test_waiters_synthesise_themselves_when_the_shared_one_is_not_kept(executor) -> None:  # type: ignore[no-untyped-def]
+    """The first session's sentence came from the fallback voice (never cached), or it was cut:
+    the others do not get nothing, they speak it themselves."""
+    cache, broken, fallback = ReplyAudioCache(1 << 20), ToneTts(fail_on=""), ToneTts()
+    replies = [
+        make_reply(executor, FakeDialogue(), broken, Inbox(), fallback=fallback, cache=cache)
+        for _ in range(3)
+    ]
+    await asyncio.gather(*(r.run("what time is it") for r in replies))
+    assert len(fallback.texts) == 3 and len(cache) == 0
+
+    class SlowTone(ToneTts):
+        started = 0
+
+        async def synthesize(self, text: str, *, language: str | None = None) -> SpeechAudio:
+            self.started += 1
+            await asyncio.sleep(0.3)
+            return await super().synthesize(text, language=language)
+
+    slow = SlowTone()
+    inboxes = [Inbox() for _ in range(2)]
+    cut, waiting = (make_reply(executor, FakeDialogue(), slow, i, cache=cache) for i in inboxes)
+    first = asyncio.create_task(cut.run("what time is it"))
+    await asyncio.sleep(0.05)  # its synthesis is in flight
+    second = asyncio.create_task(waiting.run("what time is it"))
+    await asyncio.sleep(0.05)
+    first.cancel()  # barge-in on the first board
+    await second
+    assert inboxes[1].of(ev.SentenceReady) and not inboxes[0].of(ev.SentenceReady)
+    assert slow.started == 2  # the second waited for the first, then spoke it itself
+
+
 def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
     from server.pipeline.reply_cache import PER_ENTRY_BYTES, SentenceKey
 

@@ -266,3 +266,47 @@ def test_concurrent_streams_in_threads(
 def test_non_english_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ProviderUnavailable, match="English only"):
         PocketsphinxAsr(AsrSettings(language="zh-CN"))
+
+
+def test_decoding_releases_the_gil_so_other_sessions_run_meanwhile(
+    speech: dict[tuple[str, str], list[Pcm]],
+) -> None:
+    """pocketsphinx_native: the binding holds the GIL for a whole decode; through ctypes another
+    thread (another session, the event loop) keeps running while one decoder works."""
+    asr = PocketsphinxAsr(AsrSettings(pool_size=1))
+    assert asr.native is not None
+    decoder = asr.pool.acquire()
+    assert decoder.native_pointer is not None
+    audio = np.concatenate([c for text in COMMANDS[:3] for c in speech.get(("flite", text), [])])
+    long = np.ascontiguousarray(np.tile(audio, 4), dtype=np.int16).tobytes()
+    decoder.use_grammar(*asr.word_graph(COMMANDS))
+    decoder.raw.start_utt()
+    ticks: list[float] = []
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.001)
+
+    ticker = threading.Thread(target=tick)
+    ticker.start()
+    time.sleep(0.01)
+    started = time.perf_counter()
+    decoder.decode(long, len(long))  # one call (the binding would hold the GIL throughout)
+    ended = time.perf_counter()
+    stop.set()
+    ticker.join()
+    decoder.raw.end_utt()
+    assert ended - started > 0.02  # long enough for the other thread to tick several times
+    assert sum(started < t < ended for t in ticks) >= 3
+
+
+def test_an_unknown_binding_layout_falls_back_to_the_binding() -> None:
+    from server.providers.asr.pocketsphinx_native import NativeDecoding
+
+    class Lookalike:  # not the Cython Decoder: its layout cannot be trusted
+        config = object()
+
+    assert NativeDecoding.pointer(Lookalike()) is None
+    assert NativeDecoding.pointer(object()) is None

@@ -4,6 +4,7 @@ trip)."""
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -129,3 +130,50 @@ def test_wrong_model_file_is_refused_before_loading(tmp_path: Path) -> None:
     same_size.write_bytes(bytes(data))
     with pytest.raises(ProviderUnavailable, match=r"sha256.*make setup"):
         SileroVad(VadSettings(model_path=same_size))
+
+
+def test_windows_of_concurrent_streams_run_as_one_batch_with_the_same_decisions(
+    speech_chunks: list[np.ndarray],
+) -> None:
+    """Sessions on several executor threads share model calls, each keeping its own state."""
+    vad = SileroVad(VadSettings(silence_gate_dbfs=None))
+    alone = vad.create_stream()
+    expected = [d for c in speech_chunks for d in alone.accept(c)]
+    session = vad.batches._session
+    sizes: list[int] = []
+
+    class SlowFirstCall:  # the first batch is slow, so the other threads' windows queue behind it
+        def run(self, names: None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            sizes.append(len(feeds["input"]))
+            if len(sizes) == 1:
+                time.sleep(0.2)
+            result: list[np.ndarray] = session.run(names, feeds)
+            return result
+
+    vad.batches._session = SlowFirstCall()
+    streams = [vad.create_stream() for _ in range(6)]
+    got: dict[int, list[bool]] = {}
+
+    def talk(i: int) -> None:
+        got[i] = [d for c in speech_chunks for d in streams[i].accept(c)]
+
+    threads = [threading.Thread(target=talk, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(got[i] == expected for i in range(6))
+    assert max(sizes) >= 2  # windows of different streams went into one call
+    assert sum(sizes) == 6 * len(expected) and len(sizes) < 6 * len(expected)
+
+
+def test_a_model_error_reaches_every_waiting_stream(speech_chunks: list[np.ndarray]) -> None:
+    vad = SileroVad(VadSettings(silence_gate_dbfs=None))
+
+    class Broken:
+        def run(self, names: None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            raise RuntimeError("onnxruntime failed")
+
+    vad.batches._session = Broken()
+    with pytest.raises(RuntimeError, match="onnxruntime failed"):
+        vad.create_stream().accept(speech_chunks[0])
