@@ -210,6 +210,10 @@ class AsrSettings(StrictModel):
     """Decoders shared by all sessions, created on demand and held only while someone speaks.
     None: 32 in grammar mode (about 6 MiB and 25 ms to make each: they load only their grammar's
     words), 2 in LM mode (about 92 MiB each)."""
+    spare_decoders: int = Field(default=4, ge=0)
+    """Grammar mode: idle decoders kept ready (made on a background thread, with the last used
+    grammar loaded), so an utterance never waits ~30 ms for one to be made and a burst of boards
+    starting together does not stall on it. 0: make them only when needed."""
     slow_notice_s: float = Field(default=2.0, ge=0, le=60)
     """When the transcript of an ended utterance takes longer than this (a busy Whisper, a
     remote recogniser), the board hears "One moment." and then, in the same reply, the answer

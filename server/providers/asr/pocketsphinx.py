@@ -175,11 +175,18 @@ class PocketsphinxAsr:
         self._graphs: OrderedDict[tuple[str, ...], tuple[str, WordGraph]] = OrderedDict()
         self._graphs_lock = threading.Lock()
         self._pool: Pool[_Decoder] = Pool(
-            self._new_decoder, settings.decoder_pool_size, acquire_timeout_s
+            self._new_decoder,
+            settings.decoder_pool_size,
+            acquire_timeout_s,
+            spare=settings.spare_decoders if self.mode == "grammar" else 0,
+            spare_factory=self._spare_decoder,
         )
+        self._last_grammar: tuple[str, WordGraph] | None = None
+        """The grammar an utterance used last: spare decoders load it before they are needed."""
         self._lexicon = self._raw_decoder()  # the full dictionary, for lookups only
         self._lexicon_lock = threading.Lock()
         self._pool.add(self._new_decoder())  # fail at startup, not on the first utterance
+        self._pool.start_spares()
         self._holders: set[PocketsphinxStream] = set()
         """Streams holding a decoder in mid-utterance."""
         self._holders_lock = threading.Lock()
@@ -217,6 +224,14 @@ class PocketsphinxAsr:
             full=self._raw_decoder,
             native=self.native,
         )
+
+    def _spare_decoder(self) -> _Decoder:
+        """A decoder made ahead of need, with the last grammar already loaded."""
+        decoder = self._new_decoder()
+        last = self._last_grammar
+        if last is not None:
+            decoder.use_grammar(*last)
+        return decoder
 
     def pronunciations(self, word: str) -> list[tuple[str, str]]:
         """``[(dictionary entry, phones)]`` of ``word``: ``word``, ``word(2)``, ... (empty if
@@ -299,6 +314,7 @@ class PocketsphinxAsr:
                     logger.warning("ASR grammar has no usable phrase; using the free-text LM")
             if graph is not None:
                 decoder.use_grammar(name, graph)
+                self._last_grammar = (name, graph)
             else:
                 decoder.use_lm()
             decoder.raw.start_utt()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import Generic, TypeVar
 from server.providers.base import ProviderError
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class PoolBusy(ProviderError):
@@ -19,9 +21,21 @@ class PoolBusy(ProviderError):
 
 
 class Pool(Generic[T]):
-    """At most ``size`` objects, made lazily by ``factory``; :meth:`acquire` waits (bounded)."""
+    """At most ``size`` objects, made lazily by ``factory``; :meth:`acquire` waits (bounded).
 
-    def __init__(self, factory: Callable[[], T], size: int, timeout_s: float) -> None:
+    With ``spare`` > 0 a background thread keeps that many idle objects ready (made by
+    ``spare_factory``, default ``factory``) while the pool is below ``size``, so a caller rarely
+    waits for one to be made."""
+
+    def __init__(
+        self,
+        factory: Callable[[], T],
+        size: int,
+        timeout_s: float,
+        *,
+        spare: int = 0,
+        spare_factory: Callable[[], T] | None = None,
+    ) -> None:
         if size < 1:
             raise ValueError("pool size must be >= 1")
         self._factory = factory
@@ -30,6 +44,42 @@ class Pool(Generic[T]):
         self._idle: list[T] = []
         self._created = 0
         self._cond = threading.Condition()
+        self.spare = spare
+        self._spare_factory = spare_factory or factory
+        self._low = threading.Event()
+
+    def start_spares(self) -> None:
+        """Start keeping ``spare`` idle objects (after :meth:`add` of any pre-built ones)."""
+        if self.spare > 0:
+            threading.Thread(target=self._keep_spares, name="pool-spares", daemon=True).start()
+            self._low.set()
+
+    def _keep_spares(self) -> None:
+        """Make objects while fewer than ``spare`` are idle and the pool is below ``size``."""
+        while True:
+            self._low.wait()
+            self._low.clear()
+            while True:
+                with self._cond:
+                    if len(self._idle) >= self.spare or self._created >= self.size:
+                        break
+                    self._created += 1  # reserve the slot; build outside the lock
+                try:
+                    item = self._spare_factory()
+                except Exception:
+                    logger.exception("making a spare pooled object failed; not retrying")
+                    with self._cond:
+                        self._created -= 1
+                        self._cond.notify()
+                    return
+                with self._cond:
+                    self._idle.append(item)
+                    self._cond.notify()
+
+    def _check_spares(self) -> None:
+        """Wake the spare keeper when the idle objects ran low (call holding the lock)."""
+        if self.spare and len(self._idle) < self.spare and self._created < self.size:
+            self._low.set()
 
     @property
     def created(self) -> int:
@@ -76,8 +126,11 @@ class Pool(Generic[T]):
                     )
                 self._cond.wait(remaining)
             if self._idle:
-                return self._idle.pop()
+                item = self._idle.pop()
+                self._check_spares()
+                return item
             self._created += 1  # reserve the slot; build outside the lock
+            self._check_spares()
         try:
             return self._factory()
         except BaseException:

@@ -42,7 +42,8 @@ def speech() -> dict[tuple[str, str], list[Pcm]]:
 
 @pytest.fixture(scope="module")
 def asr() -> PocketsphinxAsr:
-    provider = registry.ASR.create("pocketsphinx", AsrSettings(mode="grammar", pool_size=2))
+    settings = AsrSettings(mode="grammar", pool_size=2, spare_decoders=0)  # counts stay exact
+    provider = registry.ASR.create("pocketsphinx", settings)
     assert isinstance(provider, PocketsphinxAsr)
     return provider
 
