@@ -76,7 +76,7 @@ def test_streams_are_independent_and_share_the_model(
     got_b = [b.accept(quiet) for _ in speech_chunks]  # noise, loud enough to run the model
     assert any(any(d) for d in got_a)
     assert not any(any(d) for d in got_b)
-    assert b.windows_run == len(speech_chunks) * 960 // 512
+    assert b.windows_run == len(speech_chunks) * 960 // 512 - 1  # block 0 has no window yet
     a.close()
     a.close()  # twice is fine
     with pytest.raises(RuntimeError, match="closed"):
@@ -98,7 +98,7 @@ def test_digital_silence_is_gated_without_running_the_model(
     clip = [silence] * 10 + speech_chunks + [silence] * 10
     a = [d for c in clip for d in gated.accept(c)]
     b = [d for c in clip for d in plain.accept(c)]
-    assert gated.windows_run < plain.windows_run == len(a)
+    assert gated.windows_run < plain.windows_run == len(a) - 1
     assert sum(a) * 32 > 800  # the sentence is still over a second of speech
     changed = sum(x != y for x, y in zip(a, b, strict=True))
     assert changed <= 2, f"the gate changed {changed} decisions"
@@ -164,7 +164,7 @@ def test_windows_of_concurrent_streams_run_as_one_batch_with_the_same_decisions(
         t.join(30)
     assert all(got[i] == expected for i in range(6))
     assert max(sizes) >= 2  # windows of different streams went into one call
-    assert sum(sizes) == 6 * len(expected) and len(sizes) < 6 * len(expected)
+    assert sum(sizes) == 6 * (len(expected) - 1) and len(sizes) < 6 * (len(expected) - 1)
 
 
 def test_a_model_error_reaches_every_waiting_stream(speech_chunks: list[np.ndarray]) -> None:
@@ -176,4 +176,4 @@ def test_a_model_error_reaches_every_waiting_stream(speech_chunks: list[np.ndarr
 
     vad.batches._session = Broken()
     with pytest.raises(RuntimeError, match="onnxruntime failed"):
-        vad.create_stream().accept(speech_chunks[0])
+        vad.create_stream().accept(np.concatenate(speech_chunks[:2]))
