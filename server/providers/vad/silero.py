@@ -18,7 +18,6 @@ model's customary hysteresis); smoothing into utterances is the endpointer's job
 from __future__ import annotations
 
 import hashlib
-import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +28,6 @@ import numpy as np
 from protocol.audio import Pcm
 from server.config import VadSettings
 from server.providers.base import ProviderUnavailable
-
-logger = logging.getLogger(__name__)
 
 SAMPLE_RATE_HZ: Final = 16000
 WINDOW_SAMPLES: Final = 512
@@ -95,8 +92,6 @@ class _Batches:
         self._cond = threading.Condition()
         self._queue: list[_Step] = []
         self._running = False
-        self.calls = 0
-        """Model calls made (for tests and benches)."""
 
     def run(self, window: np.ndarray, state: np.ndarray) -> tuple[float, np.ndarray]:
         """``(speech probability, next state)`` of one window; blocks until it has run."""
@@ -130,7 +125,6 @@ class _Batches:
                 "sr": self._sample_rate,
             }
             prob, state = self._session.run(None, feeds)
-            self.calls += 1
             for i, step in enumerate(batch):
                 step.prob, step.next_state = float(prob[i, 0]), state[:, i : i + 1, :]
         except Exception as exc:  # onnxruntime's own errors: every waiter raises it
