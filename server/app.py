@@ -25,6 +25,7 @@ from server.errors import ProviderError
 from server.memory import MemoryReturner
 from server.metrics import ServerMetrics
 from server.pipeline.reply_cache import ReplyAudioCache
+from server.pipeline.speech_in_batch import SpeechInBatcher
 from server.providers import registry
 from server.providers.base import AsrProvider, DialogueProvider, TtsProvider, VadProvider
 from server.providers.chain import check_chain
@@ -175,6 +176,7 @@ class Server:
             metrics=self.metrics,
             fallback_tts=p.fallback_tts,
             reply_cache=reply_cache(settings),
+            speech_in=SpeechInBatcher(p.vad, self._executor, calls=settings.executor_workers),
         )
         from server.security import redact
         from server.security.tls import server_context

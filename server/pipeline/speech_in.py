@@ -206,22 +206,37 @@ class SpeechIn:
 
     def feed(self, packet: bytes, arrival_s: float) -> SpeechInResult:
         """Decode and process one Opus packet. A corrupt packet is reported in ``errors``."""
-        from protocol.errors import CorruptAudio
-
         result = SpeechInResult()
         if not self._active or self._vad is None:
             return result
+        pcm = self.decode(packet, result)
+        return result if pcm is None else self.feed_pcm(pcm, arrival_s, result)
+
+    def decode(self, packet: bytes, result: SpeechInResult) -> Pcm | None:
+        """The packet's 16 kHz PCM; None (and ``corrupt-audio`` in ``result``) if corrupt."""
+        from protocol.errors import CorruptAudio
+
         try:
-            pcm = self._decoder.decode(packet)
+            return self._decoder.decode(packet)
         except CorruptAudio:
             result.errors.append("corrupt-audio")
-            return result
-        return self.feed_pcm(pcm, arrival_s, result)
+            return None
+
+    @property
+    def vad_stream(self) -> VadStream | None:
+        """The utterance's VAD stream (None before the first ``begin`` or after ``close``)."""
+        return self._vad
 
     def feed_pcm(
-        self, pcm: Pcm, arrival_s: float, result: SpeechInResult | None = None
+        self,
+        pcm: Pcm,
+        arrival_s: float,
+        result: SpeechInResult | None = None,
+        *,
+        decisions: Sequence[bool] | None = None,
     ) -> SpeechInResult:
-        """Process 16 kHz int16 mono PCM (for clients that send PCM, not Opus)."""
+        """Process 16 kHz int16 mono PCM (for clients that send PCM, not Opus). ``decisions``:
+        the VAD stream's decisions on ``pcm`` when the caller already ran it (the batcher)."""
         result = SpeechInResult() if result is None else result
         if not self._active or self._vad is None:
             return result
@@ -235,7 +250,7 @@ class SpeechIn:
         voiced = np.flatnonzero(np.abs(pcm.astype(np.int32)) >= VOICED_ABS)
         if voiced.size:
             self._voiced_until_ms = start_ms + (int(voiced[-1]) + 1) * 1000 / ASR_RATE_HZ
-        for is_speech in self._vad.accept(pcm):
+        for is_speech in self._vad.accept(pcm) if decisions is None else decisions:
             self._vad_ms += self._vad.window_ms
             self._run_ms = self._run_ms + self._vad.window_ms if is_speech else 0.0
             if is_speech:

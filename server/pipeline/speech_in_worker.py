@@ -17,6 +17,7 @@ from server.config import VadSettings
 from server.errors import ErrorCode, ProviderError
 from server.metrics import ServerMetrics
 from server.pipeline.speech_in import SpeechIn, SpeechInResult
+from server.pipeline.speech_in_batch import SpeechInBatcher
 from server.pipeline.speech_in_queue import (
     Begin,
     Cancel,
@@ -32,19 +33,6 @@ from server.session import events as ev
 MAX_FRAMES_PER_CALL = 8
 """Queued frames of one session processed in one executor call (480 ms of 60 ms frames): under
 load a session catches up with one thread hand-off instead of one per frame."""
-
-
-def _feed_frames(processor: SpeechIn, frames: list[Frame]) -> list[SpeechInResult]:
-    """Feed ``frames`` in order; stops after the one that ends the utterance (the rest belong
-    to an utterance that is over and are dropped, as they would be one by one)."""
-    results: list[SpeechInResult] = []
-    for frame in frames:
-        if not processor.active:
-            break
-        results.append(processor.feed(frame.payload, frame.arrival_s))
-        if results[-1].final_text is not None:
-            break
-    return results
 
 
 class SpeechInWorker:
@@ -63,9 +51,12 @@ class SpeechInWorker:
         max_frames: int = 50,
         clock: Callable[[], float],
         slow_notice_s: float = 0.0,
+        batcher: SpeechInBatcher | None = None,
     ) -> None:
         """``slow_notice_s`` > 0: a transcript still not known that long after the utterance
-        ended posts :class:`~server.session.events.RecognitionSlow` (once)."""
+        ended posts :class:`~server.session.events.RecognitionSlow` (once). ``batcher``: the
+        server's, shared by all sessions (None: this session's own, one call at a time)."""
+        self._batcher = batcher or SpeechInBatcher(vad, executor, calls=1)
         self._slow_notice_s = slow_notice_s
         self._vad, self._asr, self._vad_settings = vad, asr, vad_settings
         self._executor, self._metrics, self._post, self._log = executor, metrics, post, log
@@ -131,7 +122,7 @@ class SpeechInWorker:
         elif item.epoch == self._current and processor.active:
             # frames that queued up behind this one (the executor was busy) go in the same call
             frames = [item, *self.queue.take_frames(item.epoch, MAX_FRAMES_PER_CALL - 1)]
-            results = await run(_feed_frames, processor, frames)
+            results = await self._batcher.feed(processor, frames)
             for result in results:
                 if result.final_text is not None:
                     self._current = -1

@@ -108,6 +108,7 @@ class Connection:
             max_frames=deps.uplink_queue_frames,
             clock=time.monotonic,
             slow_notice_s=s.asr.slow_notice_s,
+            batcher=deps.speech_in,
         )
         self._player = Player(
             self._send,

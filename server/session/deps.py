@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from server.config import Settings
 from server.metrics import ServerMetrics
 from server.pipeline.reply_cache import ReplyAudioCache
+from server.pipeline.speech_in_batch import SpeechInBatcher
 from server.providers.base import AsrProvider, DialogueProvider, TtsProvider, VadProvider
 
 
@@ -37,6 +38,9 @@ class SessionDeps:
     """Speaks a sentence ``tts`` failed on (None: that sentence is skipped)."""
     reply_cache: ReplyAudioCache | None = None
     """Sentences spoken before, as packets, shared by all sessions (None: ``tts.cache_mb`` 0)."""
+    speech_in: SpeechInBatcher | None = None
+    """Runs every session's uplink frames in the executor, batching sessions that talk at once
+    (None: each session runs its own, one call at a time)."""
     barge_in: BargeInGate = field(default_factory=BargeInGate)
     uplink_queue_frames: int = 50
     """Uplink frames waiting for VAD/ASR before the oldest is dropped (3 s at 60 ms)."""

@@ -177,3 +177,39 @@ def test_a_model_error_reaches_every_waiting_stream(speech_chunks: list[np.ndarr
     vad.batches._session = Broken()
     with pytest.raises(RuntimeError, match="onnxruntime failed"):
         vad.create_stream().accept(np.concatenate(speech_chunks[:2]))
+
+
+def test_accept_many_gives_each_stream_the_decisions_it_has_alone(
+    speech_chunks: list[np.ndarray],
+) -> None:
+    """Streams fed together (the speech-in batcher) share one model call per window position
+    and decide exactly as when fed alone, silence-gated windows included."""
+    vad = SileroVad(VadSettings())
+    quiet = [np.zeros_like(c) for c in speech_chunks]
+    late = quiet[:5] + speech_chunks[: len(speech_chunks) - 5]
+    feeds = [speech_chunks, quiet, late]
+    expected = []
+    for chunks in feeds:
+        alone = vad.create_stream()
+        expected.append([d for c in chunks for d in alone.accept(c)])
+    session = vad.batches._session
+    sizes: list[int] = []
+
+    class Counting:
+        def run(self, names: None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            sizes.append(len(feeds["input"]))
+            result: list[np.ndarray] = session.run(names, feeds)
+            return result
+
+    vad.batches._session = Counting()
+    streams = [vad.create_stream() for _ in feeds]
+    got: list[list[bool]] = [[] for _ in feeds]
+    for position in range(len(speech_chunks)):
+        items = [(stream, chunks[position]) for stream, chunks in zip(streams, feeds, strict=True)]
+        for i, decisions in enumerate(vad.accept_many(items)):
+            got[i] += decisions
+    assert got == expected
+    assert any(expected[0]) and not any(expected[1])
+    assert max(sizes) == 2  # the two talking streams' windows went into the same calls
+    with pytest.raises(ValueError, match="twice"):
+        vad.accept_many([(streams[0], speech_chunks[0]), (streams[0], speech_chunks[1])])
