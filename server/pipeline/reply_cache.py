@@ -50,6 +50,10 @@ class ReplyAudioCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether ``key`` is kept (not counted as a hit or a miss)."""
+        return key in self._entries
+
     def get(self, key: SentenceKey) -> tuple[bytes, ...] | None:
         packets = self._entries.get(key)
         if packets is None:

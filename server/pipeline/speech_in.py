@@ -44,6 +44,9 @@ REDECODE_MAX_SAMPLES: Final = 30 * 16000
 """Longest utterance kept for re-recognition with new phrases (30 s at 16 kHz)."""
 VOICED_ABS: Final = 500
 """|sample| at or above this counts as voiced (≈ −36 dBFS) when locating the end of speech."""
+STABLE_QUIET_MS: Final = 100.0
+"""Quiet after a complete command that makes its partial stable while the VAD, which lags the
+speech by ~150 ms, still says speech (a speculative answer then starts that much sooner)."""
 _NOT_WORD = re.compile(r"[^\w' ]+")
 
 
@@ -97,8 +100,9 @@ class SpeechInResult:
     partial_text: str | None = None
     """The recogniser's new partial transcript, when this packet changed it."""
     stable_text: str | None = None
-    """The partial transcript is a complete command and the user went quiet after it (the
-    first non-speech window since it appeared): its answer may start before the endpoint."""
+    """The partial transcript is a complete command and the user went quiet after it (a
+    non-speech window, or :data:`STABLE_QUIET_MS` without a voiced sample while the VAD's
+    hang-over still says speech): its answer may start before the endpoint."""
     transcript: Transcript | None = None
     """The recogniser's final :class:`Transcript` (confidence, N-best), when it gave one."""
     pending: AsrStream | None = None
@@ -270,7 +274,7 @@ class SpeechIn:
                     self._end(result, event.reason)
                     return result
             if (
-                not is_speech
+                (not is_speech or self._quiet_ms() >= STABLE_QUIET_MS)
                 and self._endpointer.speaking
                 and self._hyp_complete
                 and self._hyp_text != self._stable_text
@@ -340,6 +344,11 @@ class SpeechIn:
             key = phrase_key(partial.text)
             self._hyp_complete = key in self._complete_phrases
             self._hyp_leaf = key in self._leaf_phrases
+
+    def _quiet_ms(self) -> float:
+        """Audio (ms) since the utterance's last voiced sample; 0 before the first one."""
+        until = self._voiced_until_ms
+        return 0.0 if until is None else self._audio_ms - until
 
     def _speech_end_arrival(self) -> float | None:
         """Arrival of the packet holding the last voiced sample up to the last speech window."""

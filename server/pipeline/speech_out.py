@@ -17,6 +17,7 @@ to the shell, which posts :class:`ReplyFailed` (the core then ends the turn clea
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -131,7 +132,9 @@ class Reply:
         self._first_seq = first_seq
         self._deps = deps
         self._down = downlink
-        self._context = context
+        self._context = dataclasses.replace(context, prepare=self.prepare)
+        self._preparing: set[asyncio.Task[None]] = set()
+        """Sentences synthesised ahead into the reply cache (:meth:`prepare`)."""
         self.ledger = ledger
         self._post = post
         self._log = log
@@ -148,6 +151,45 @@ class Reply:
         async with asyncio.TaskGroup() as group:
             group.create_task(self._think(text, fixed, sentences))
             group.create_task(self._synthesise(sentences))
+
+    def prepare(self, sentence: str) -> None:
+        """Synthesise ``sentence`` as this reply's first one into the reply cache, in the
+        background, unless it is cached or being synthesised: the dialogue calls this before a
+        tool call whose confirmation it is, so the audio is ready when the call returns (also
+        in a speculative reply, whose tool call waits for the endpoint). Never plays it."""
+        cache = self._deps.reply_cache
+        key = self._cache_key(sentence, self._first_seq)
+        if cache is None or key in cache or cache.in_flight(key) is not None:
+            return
+        cache.start(key)
+        task = asyncio.create_task(self._prepare(sentence, key, cache), name="prepare")
+        self._preparing.add(task)
+        task.add_done_callback(self._preparing.discard)
+
+    async def _prepare(self, sentence: str, key: SentenceKey, cache: ReplyAudioCache) -> None:
+        framer = SentenceFramer(
+            OpusEncoder(
+                self._down.sample_rate_hz,
+                self._down.frame_duration_ms,
+                complexity=self._deps.settings.audio.opus_complexity,
+            ),
+            rate_hz=self._down.sample_rate_hz,
+            frame_duration_ms=self._down.frame_duration_ms,
+            version=self._down.version,
+            lead_in_ms=key.lead_in_ms,
+        )
+        packets: list[bytes] = []
+        try:
+            pieces = synthesize_pieces(self._deps.tts, sentence, language=self._context.language)
+            async for piece in _each_within(pieces, self._deps.settings.tts.timeout_s):
+                packets += await self._run(framer.feed, piece.pcm, piece.sample_rate_hz)
+            packets += await self._run(framer.flush)
+            cache.put(key, packets)
+            cache.settle(key, tuple(packets))
+        except Exception as exc:  # the reply itself synthesises (and reports) the sentence
+            self._log.info("preparing %r failed: %r", sentence, exc)
+        finally:
+            cache.settle(key, None)
 
     # ------------------------------------------------------------------ stages
 

@@ -8,7 +8,7 @@ the stream objects they hand out. CPU-heavy calls are made from the server's bou
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -160,6 +160,10 @@ class DialogueContext:
     """Bounded chat history (OpenAI message dicts), kept by the session."""
     language: str = "en-US"
     device_id: str = ""
+    prepare: Callable[[str], None] | None = None
+    """Tells the session a sentence the answer will likely start with (a tool call's
+    confirmation, said only if the call succeeds), so its audio is synthesised while the call
+    runs; preparing never speaks it (None: nobody prepares)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,6 +165,8 @@ class LocalDialogue:
                 return Emotion.CONFUSED, [chinese.range_apology(cmd)]
             if context.call_tool is None:
                 return Emotion.SAD, ["抱歉，现在没有连接设备。"]
+            if context.prepare is not None:  # its audio is made while the call runs
+                context.prepare(chinese.confirmation(cmd))
             try:
                 outcome = await context.call_tool(cmd.action.tool, cmd.arguments)
             except Exception as exc:
@@ -193,6 +195,8 @@ class LocalDialogue:
             ]
         if context.call_tool is None:
             return Emotion.SAD, [f"Sorry, I can't {what} right now: no device is connected."]
+        if context.prepare is not None and a.method != "get_device_status":
+            context.prepare(_confirmation(found))  # its audio is made while the call runs
         try:
             outcome = await context.call_tool(a.tool, found.arguments)
         except Exception as exc:

@@ -116,3 +116,39 @@ def test_a_command_that_another_continues_is_not_cut_by_the_leaf_rule(
     )
     result, _ = run(engines, pcm, VadSettings())
     assert result.final_text == "set the volume to thirty five"
+
+
+def test_a_complete_command_is_stable_before_the_vad_hang_over_ends(
+    engines: tuple[VadProvider, AsrProvider],
+) -> None:
+    """A complete command's partial is reported stable once the voice has been quiet for
+    STABLE_QUIET_MS, while the VAD still says speech: for a command no phrase continues the
+    endpoint comes at the VAD's first non-speech window, which was too late for a speculative
+    answer to start before it."""
+    from iot.things.board import demo_board
+    from server.providers.dialogue.local import LocalDialogue
+
+    vad, asr = engines
+    up = SpeechIn(vad, asr, VadSettings())
+    up.set_phrases(LocalDialogue().phrases(demo_board().mcp_tools()))
+    up.begin(endpointing=True)
+    speech = spoken("turn on the lamp")
+    audio = np.concatenate([silence(300), speech, silence(1500)])
+    noise = np.random.default_rng(7).normal(0, 60, len(audio))  # a room, about -50 dBFS
+    audio = np.clip(audio + noise, -32768, 32767).astype(np.int16)
+    voice_end_s = (len(silence(300)) + len(speech)) / RATE
+    encoder = OpusEncoder(RATE, 60, complexity=0, dtx=True)
+    stable_at = final_at = None
+    for i in range(len(audio) // 960):
+        result = up.feed(encoder.encode(audio[i * 960 : (i + 1) * 960]), (i + 1) * 0.06)
+        if result.stable_text and stable_at is None:
+            assert result.stable_text == "turn on the lamp"
+            stable_at = (i + 1) * 0.06
+        if result.final_text is not None:
+            final_at = (i + 1) * 0.06
+            assert result.final_text == "turn on the lamp"
+            break
+    up.close()
+    assert stable_at is not None and final_at is not None
+    assert stable_at < final_at  # reported before the endpoint, so the answer can start
+    assert stable_at - voice_end_s >= 0.1  # but never before the voice has been quiet

@@ -301,3 +301,57 @@ def test_the_cache_is_bounded_and_evicts_the_least_recently_used() -> None:
     assert len(cache) == 3 and cache.bytes <= cache.max_bytes
     cache.put(key("huge"), [b"x" * 10_000])  # bigger than the whole cache: not kept
     assert cache.get(key("huge")) is None and len(cache) == 3
+
+
+class ToolDialogue:
+    """Calls a (slow) tool and confirms it, telling the session the confirmation first, as the
+    local dialogue does."""
+
+    name = "tool"
+
+    def __init__(self, confirmation: str, *, succeed: bool = True) -> None:
+        self.confirmation, self.succeed = confirmation, succeed
+        self.call_started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def respond(self, text: str, context: DialogueContext) -> AsyncIterator[DialogueEvent]:
+        assert context.prepare is not None
+        context.prepare(self.confirmation)
+        self.call_started.set()
+        await self.release.wait()  # the board answers the tool call
+        yield TextDelta(self.confirmation if self.succeed else "Sorry, I couldn't do that.")
+
+
+class SlowTone(ToneTts):
+    async def synthesize(self, text: str, *, language: str | None = None) -> SpeechAudio:
+        await asyncio.sleep(0.05)
+        return await super().synthesize(text, language=language)
+
+
+async def test_a_prepared_confirmation_is_synthesised_while_the_tool_runs(executor) -> None:  # type: ignore[no-untyped-def]
+    tts, inbox = SlowTone(), Inbox()
+    cache = ReplyAudioCache(1 << 20)
+    dialogue = ToolDialogue("The lamp is on.")
+    reply = make_reply(executor, dialogue, tts, inbox, cache=cache)
+    running = asyncio.create_task(reply.run("turn on the lamp"))
+    await dialogue.call_started.wait()
+    await asyncio.sleep(0.3)  # the tool call takes a while
+    assert tts.texts == ["The lamp is on."]  # made during the call...
+    assert not inbox.of(ev.SentenceReady)  # ...and not spoken before the answer says it
+    dialogue.release.set()
+    await running
+    assert tts.texts == ["The lamp is on."]  # spoken from what was prepared, not made again
+    (ready,) = inbox.of(ev.SentenceReady)
+    assert ready.text == "The lamp is on." and ready.audio.packets
+
+
+async def test_a_prepared_confirmation_of_a_failed_call_is_never_spoken(executor) -> None:  # type: ignore[no-untyped-def]
+    tts, inbox = SlowTone(), Inbox()
+    dialogue = ToolDialogue("The lamp is on.", succeed=False)
+    reply = make_reply(executor, dialogue, tts, inbox, cache=ReplyAudioCache(1 << 20))
+    running = asyncio.create_task(reply.run("turn on the lamp"))
+    await dialogue.call_started.wait()
+    await asyncio.sleep(0.2)
+    dialogue.release.set()
+    await running
+    assert [r.text for r in inbox.of(ev.SentenceReady)] == ["Sorry, I couldn't do that."]

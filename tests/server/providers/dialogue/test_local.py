@@ -254,3 +254,39 @@ async def test_generic_tools_beyond_the_demo_board() -> None:
     assert (await ask("set the fan to two", ctx, engine))[1] == "Ceiling fan speed set to 2."
     assert (await ask("turn on the fan", ctx, engine))[1] == "The ceiling fan is on."
     assert calls == [("self.ceiling_fan.set_speed", {"speed": 2}), ("self.ceiling_fan.turn_on", {})]
+
+
+@pytest.mark.parametrize(
+    ("utterance", "language", "confirmation"),
+    [
+        ("turn on the kitchen lamp", "en-US", "The kitchen lamp is on."),
+        ("set the volume to thirty", "en-US", "Volume set to 30."),
+        ("打开厨房灯", "zh-CN", None),  # whatever it says on success, told before the call
+    ],
+)
+async def test_the_confirmation_is_told_before_the_tool_call(
+    device: Device, utterance: str, language: str, confirmation: str | None
+) -> None:
+    order: list[str] = []
+
+    async def call(name: str, arguments: dict[str, Any]):  # type: ignore[no-untyped-def]
+        order.append("call")
+        return await device.call_tool(name, arguments)
+
+    ctx = DialogueContext(
+        tools=device.board.mcp_tools(), call_tool=call, language=language, prepare=order.append
+    )
+    _, answer = await ask(utterance, ctx)
+    assert order == [answer, "call"]
+    assert confirmation is None or answer == confirmation
+
+
+async def test_nothing_is_prepared_for_a_status_question_or_a_failed_call(device: Device) -> None:
+    prepared: list[str] = []
+    ctx = DialogueContext(tools=device.board.mcp_tools(), call_tool=device.call_tool)
+    ctx.prepare = prepared.append
+    await ask("what is the device status", ctx)
+    assert prepared == [] and device.calls  # asked the board, nothing to say ahead
+    device.board.inject_failure("self.audio_speaker.set_volume", "speaker is broken")
+    _, answer = await ask("set the volume to ten", ctx)
+    assert prepared == ["Volume set to 10."] and answer.startswith("Sorry")  # told, not said
