@@ -22,6 +22,7 @@ from typing import Final
 import numpy as np
 
 from protocol.audio import Pcm
+from protocol.errors import CorruptAudio
 from protocol.opus import OpusDecoder
 from server.config import VadSettings
 from server.pipeline.endpointer import Endpointer, SpeechEnded, SpeechStarted
@@ -218,8 +219,6 @@ class SpeechIn:
 
     def decode(self, packet: bytes, result: SpeechInResult) -> Pcm | None:
         """The packet's 16 kHz PCM; None (and ``corrupt-audio`` in ``result``) if corrupt."""
-        from protocol.errors import CorruptAudio
-
         try:
             return self._decoder.decode(packet)
         except CorruptAudio:

@@ -81,12 +81,13 @@ class SpeechInBatcher:
         call: asyncio.Future[list[Outcome]],
     ) -> None:
         self._running -= 1
-        failure = None if call.cancelled() else call.exception()
-        outcomes: list[Outcome] = (
-            [failure or asyncio.CancelledError()] * len(jobs)
-            if call.cancelled() or failure is not None
-            else call.result()
-        )
+        outcomes: list[Outcome]
+        if call.cancelled():
+            outcomes = [asyncio.CancelledError()] * len(jobs)
+        elif (failure := call.exception()) is not None:
+            outcomes = [failure] * len(jobs)
+        else:
+            outcomes = call.result()
         for job, outcome in zip(jobs, outcomes, strict=True):
             if job.done.done():
                 continue

@@ -139,11 +139,7 @@ class Reply:
         self._post = post
         self._log = log
         self._emotion_sent = False
-        self._encoder = OpusEncoder(
-            downlink.sample_rate_hz,
-            downlink.frame_duration_ms,
-            complexity=deps.settings.audio.opus_complexity,
-        )
+        self._encoder = self._new_encoder()
         self._credit = asyncio.Semaphore(SENTENCES_AHEAD)
 
     async def run(self, text: str, *, fixed: bool = False) -> None:
@@ -167,17 +163,7 @@ class Reply:
         task.add_done_callback(self._preparing.discard)
 
     async def _prepare(self, sentence: str, key: SentenceKey, cache: ReplyAudioCache) -> None:
-        framer = SentenceFramer(
-            OpusEncoder(
-                self._down.sample_rate_hz,
-                self._down.frame_duration_ms,
-                complexity=self._deps.settings.audio.opus_complexity,
-            ),
-            rate_hz=self._down.sample_rate_hz,
-            frame_duration_ms=self._down.frame_duration_ms,
-            version=self._down.version,
-            lead_in_ms=key.lead_in_ms,
-        )
+        framer = self._framer(self._first_seq, self._new_encoder())  # the reply's is in use
         packets: list[bytes] = []
         try:
             pieces = synthesize_pieces(self._deps.tts, sentence, language=self._context.language)
@@ -336,15 +322,20 @@ class Reply:
             lead_in_ms=self._lead_in_ms(seq),
         )
 
-    def _framer(self, seq: int) -> SentenceFramer:
+    def _new_encoder(self) -> OpusEncoder:
         down = self._down
-        lead_in = self._lead_in_ms(seq)
+        complexity = self._deps.settings.audio.opus_complexity
+        return OpusEncoder(down.sample_rate_hz, down.frame_duration_ms, complexity=complexity)
+
+    def _framer(self, seq: int, encoder: OpusEncoder | None = None) -> SentenceFramer:
+        """Frames sentence ``seq``; ``encoder``: another than the reply's own (one in use)."""
+        down = self._down
         return SentenceFramer(
-            self._encoder,
+            encoder or self._encoder,
             rate_hz=down.sample_rate_hz,
             frame_duration_ms=down.frame_duration_ms,
             version=down.version,
-            lead_in_ms=lead_in,
+            lead_in_ms=self._lead_in_ms(seq),
         )
 
     async def _run(self, call: Callable[..., list[bytes]], *args: object) -> list[bytes]:

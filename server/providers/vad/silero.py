@@ -96,13 +96,6 @@ class _Batches:
         self._queue: list[_Step] = []
         self._running = False
 
-    def run(self, window: np.ndarray, state: np.ndarray) -> tuple[float, np.ndarray]:
-        """``(speech probability, next state)`` of one window; blocks until it has run."""
-        step = _Step(window, state)
-        self.run_steps([step])
-        assert step.next_state is not None
-        return step.prob, step.next_state
-
     def run_steps(self, steps: list[_Step]) -> None:
         """Fill in each step's probability and next state (windows of different streams);
         blocks until all have run. Raises the model's error if their batch failed."""
