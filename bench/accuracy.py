@@ -32,7 +32,14 @@ from iot.tools import ToolOutcome
 from protocol.audio import Pcm
 from protocol.mcp import Tool
 from server.config import AsrSettings, VadSettings
-from server.providers.base import AsrProvider, DialogueContext, TextDelta, Transcript, VadProvider
+from server.providers.base import (
+    AsrProvider,
+    DialogueContext,
+    TextDelta,
+    Transcript,
+    VadProvider,
+    open_asr_stream,
+)
 from server.providers.dialogue.local import LocalDialogue
 
 PRE_ROLL_CHUNKS = 6
@@ -72,9 +79,15 @@ def segment(chunks: Sequence[Pcm], vad: VadProvider) -> list[Pcm] | None:
     return list(chunks[max(0, first - PRE_ROLL_CHUNKS) : last + TAIL_CHUNKS + 1])
 
 
-def hear(asr: AsrProvider, chunks: Sequence[Pcm], phrases: Sequence[str] | None) -> Heard:
-    """Run one utterance through ``asr`` as the session does (accept each chunk, then finish)."""
-    stream = asr.create_stream(phrases)
+def hear(
+    asr: AsrProvider,
+    chunks: Sequence[Pcm],
+    phrases: Sequence[str] | None,
+    speaker: str | None = None,
+) -> Heard:
+    """Run one utterance of ``speaker`` (a voice: a board that talks again and again) through
+    ``asr`` as the session does (accept each chunk, then finish)."""
+    stream = open_asr_stream(asr, phrases, speaker)
     try:
         for chunk in chunks:
             stream.accept(chunk)
@@ -168,7 +181,7 @@ def evaluate(
     phrases = dialogue.phrases(demo_board().mcp_tools())
     for clip in clips:
         chunks = segment(board_chunks(clip.pcm), vad)
-        heard = hear(asr, chunks, phrases) if chunks else Heard(None)
+        heard = hear(asr, chunks, phrases, clip.label) if chunks else Heard(None)
         got = decision_of(dialogue, heard)
         if heard.first_pass_s is not None:
             tally.first_pass_s.append(heard.first_pass_s)
@@ -245,7 +258,7 @@ def chinese_row(
     phrases = dialogue.phrases(demo_board().mcp_tools())
     for clip in clips:
         chunks = segment(board_chunks(clip.pcm), vad)
-        heard = hear(asr, chunks, phrases) if chunks else Heard(None)
+        heard = hear(asr, chunks, phrases, clip.label) if chunks else Heard(None)
         if heard.second_pass_s is not None:
             tally.whisper_s.append(heard.second_pass_s)
         if clip.text in CHINESE_QUESTIONS:

@@ -33,6 +33,7 @@ from server.providers.base import (
     Transcript,
     VadProvider,
     VadStream,
+    open_asr_stream,
 )
 
 logger = logging.getLogger(__name__)
@@ -127,7 +128,11 @@ class SpeechIn:
         *,
         frame_duration_ms: int = 60,
         async_finish: bool = False,
+        speaker: str | None = None,
     ) -> None:
+        """``speaker``: who is talking (a board's device id, a session id), for ASR engines
+        that adapt to each speaker's channel (None: anonymous)."""
+        self._speaker = speaker
         self._async_finish = async_finish
         """Hand a stream with ``finish_async`` back instead of blocking on its round trip."""
         self._vad_provider = vad
@@ -179,7 +184,7 @@ class SpeechIn:
             self._stream = None
             audio, self._utterance, self._utterance_samples = self._utterance, [], 0
             try:
-                self._stream = self._asr.create_stream(self._phrases or None)
+                self._stream = open_asr_stream(self._asr, self._phrases or None, self._speaker)
             except ProviderError as exc:
                 logger.warning("ASR stream unavailable: %s", exc)
                 self._asr_failed = True
@@ -312,7 +317,7 @@ class SpeechIn:
     def _open_asr(self, speech_at_ms: float, result: SpeechInResult) -> None:
         self._heard = True
         try:
-            self._stream = self._asr.create_stream(self._phrases or None)
+            self._stream = open_asr_stream(self._asr, self._phrases or None, self._speaker)
         except ProviderError as exc:
             logger.warning("ASR stream unavailable: %s", exc)
             result.errors.append(exc.code)

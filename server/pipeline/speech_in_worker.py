@@ -52,10 +52,13 @@ class SpeechInWorker:
         clock: Callable[[], float],
         slow_notice_s: float = 0.0,
         batcher: SpeechInBatcher | None = None,
+        speaker: str | None = None,
     ) -> None:
         """``slow_notice_s`` > 0: a transcript still not known that long after the utterance
         ended posts :class:`~server.session.events.RecognitionSlow` (once). ``batcher``: the
-        server's, shared by all sessions (None: this session's own, one call at a time)."""
+        server's, shared by all sessions (None: this session's own, one call at a time).
+        ``speaker``: who talks (see :class:`~.speech_in.SpeechIn`)."""
+        self._speaker = speaker
         self._batcher = batcher or SpeechInBatcher(vad, executor, calls=1)
         self._slow_notice_s = slow_notice_s
         self._vad, self._asr, self._vad_settings = vad, asr, vad_settings
@@ -86,7 +89,12 @@ class SpeechInWorker:
         """Process items until cancelled; a failing item is logged, counted and skipped."""
         loop = asyncio.get_running_loop()
         make = functools.partial(
-            SpeechIn, self._vad, self._asr, self._vad_settings, async_finish=True
+            SpeechIn,
+            self._vad,
+            self._asr,
+            self._vad_settings,
+            async_finish=True,
+            speaker=self._speaker,
         )
         self._processor = await loop.run_in_executor(self._executor, make)
         while True:

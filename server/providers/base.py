@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from iot.tools import ToolCaller, ToolOutcome
 from protocol.audio import Pcm
@@ -143,6 +143,30 @@ class AsrProvider(Protocol):
     def create_stream(self, phrases: Sequence[str] | None = None) -> AsrStream:
         """A stream for one utterance; ``phrases`` restricts recognition to them (grammar mode)."""
         ...
+
+
+@runtime_checkable
+class SpeakerAdaptiveAsr(Protocol):
+    """An ASR provider that adapts to each speaker's channel (microphone, room) between
+    utterances (pocketsphinx's cepstral mean), so what one speaker said never changes how
+    another is heard."""
+
+    def create_speaker_stream(
+        self, phrases: Sequence[str] | None, speaker: str | None
+    ) -> AsrStream:
+        """As ``create_stream``, adapted to ``speaker`` (a board's device id, a session id;
+        None: anonymous, no adaptation carried)."""
+        ...
+
+
+def open_asr_stream(
+    asr: AsrProvider, phrases: Sequence[str] | None, speaker: str | None = None
+) -> AsrStream:
+    """A stream of ``asr`` for one utterance of ``speaker`` (ignored by providers that do not
+    adapt to speakers)."""
+    if speaker is not None and isinstance(asr, SpeakerAdaptiveAsr):
+        return asr.create_speaker_stream(phrases, speaker)
+    return asr.create_stream(phrases)
 
 
 # ----------------------------------------------------------------------------- dialogue

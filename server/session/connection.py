@@ -109,6 +109,7 @@ class Connection:
             clock=time.monotonic,
             slow_notice_s=s.asr.slow_notice_s,
             batcher=deps.speech_in,
+            speaker=peer.device_id or self.session_id,  # a board's channel outlives sessions
         )
         self._player = Player(
             self._send,

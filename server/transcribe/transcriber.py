@@ -8,6 +8,7 @@ partial texts and one final. Times are on the stream's audio timeline (ms of aud
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -78,8 +79,12 @@ class PcmTranscriber:
         vad_settings: VadSettings,
         *,
         phrases: Sequence[str] = (),
+        speaker: str | None = None,
     ) -> None:
-        self._speech = SpeechIn(vad, asr, vad_settings)
+        """``speaker``: who talks, for ASR engines that adapt to a speaker's channel between
+        utterances (None: this stream alone, a fresh speaker)."""
+        speaker = speaker or f"transcribe:{uuid.uuid4().hex}"
+        self._speech = SpeechIn(vad, asr, vad_settings, speaker=speaker)
         self._speech.set_phrases(tuple(phrases) or None)
         self._speech.begin(endpointing=True)
         self._segment = _Segment()

@@ -129,3 +129,29 @@ async def test_more_boards_talking_than_decoders_all_get_their_words(
         for board, text in boards:
             stt = await board.wait_for(is_msg("stt"), 10)
             assert stt.data["text"] == text
+
+
+async def test_each_board_is_heard_with_its_own_channel_adaptation(
+    providers: Providers, speech: Callable[[str, str], Pcm], tmp_path: Path
+) -> None:
+    """The server adapts pocketsphinx to each board by its Device-Id (kept across reconnects),
+    never to whichever board used the shared decoder last."""
+    from server.config import AsrSettings
+    from server.providers.asr.pocketsphinx import PocketsphinxAsr
+
+    asr = PocketsphinxAsr(AsrSettings(pool_size=1, spare_decoders=0))
+    one = Providers(providers.vad, asr, providers.dialogue, providers.tts)
+    talker, quiet = "a0:b7:65:00:00:01", "a0:b7:65:00:00:02"
+    async with running_server(one, tmp_path) as srv:
+        for text in ("what time is it", "turn on the kitchen lamp"):  # two sessions
+            async with device(srv, device_id=talker) as board:
+                await board.listen_start(ListenMode.AUTO)
+                await board.speak(speech(text, "flite"))
+                stt = await board.wait_for(is_msg("stt"), 10)
+                assert stt.data["text"] == text
+            if text == "what time is it":
+                learnt = asr.means.start(talker)
+                assert learnt != asr.means.initial
+        again = asr.means.start(talker)
+        assert again not in (learnt, asr.means.initial), "the second session updated it"
+        assert asr.means.start(quiet) == asr.means.initial

@@ -10,7 +10,8 @@ Two searches per decoder:
 
 ``settings.mode == "lm"`` always uses the LM; in ``grammar`` mode a stream without phrases falls
 back to the LM. Decoders are pooled (``decoder_pool_size``) and shared by all sessions; how a
-stream borrows one is in :mod:`server.providers.asr.pocketsphinx_stream`.
+stream borrows one is in :mod:`server.providers.asr.pocketsphinx_stream`. Each utterance starts
+from its speaker's cepstral mean, not the decoder's (:mod:`server.providers.asr.speaker_means`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from server.providers.asr.grammar import (
 from server.providers.asr.pocketsphinx_native import NativeDecoding
 from server.providers.asr.pocketsphinx_stream import PocketsphinxStream
 from server.providers.asr.pool import Pool
+from server.providers.asr.speaker_means import SpeakerMeans
 from server.providers.base import AsrCapabilities, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
@@ -185,7 +187,10 @@ class PocketsphinxAsr:
         """The grammar an utterance used last: spare decoders load it before they are needed."""
         self._lexicon = self._raw_decoder()  # the full dictionary, for lookups only
         self._lexicon_lock = threading.Lock()
-        self._pool.add(self._new_decoder())  # fail at startup, not on the first utterance
+        first = self._new_decoder()  # fail at startup, not on the first utterance
+        self.means = SpeakerMeans(first.raw.get_cmn(False))
+        """Each speaker's cepstral mean (the model's initial one before it is heard)."""
+        self._pool.add(first)
         self._pool.start_spares()
         self._holders: set[PocketsphinxStream] = set()
         """Streams holding a decoder in mid-utterance."""
@@ -245,9 +250,17 @@ class PocketsphinxAsr:
         return found
 
     def create_stream(self, phrases: Sequence[str] | None = None) -> PocketsphinxStream:
-        """Cheap and non-blocking; the decoder is taken on the first ``accept``."""
+        """Cheap and non-blocking; the decoder is taken on the first ``accept``. An anonymous
+        speaker: the utterance starts from the model's initial cepstral mean."""
+        return self.create_speaker_stream(phrases, None)
+
+    def create_speaker_stream(
+        self, phrases: Sequence[str] | None, speaker: str | None
+    ) -> PocketsphinxStream:
+        """As :meth:`create_stream`, adapted to ``speaker``'s channel: the utterance starts
+        from the cepstral mean ``speaker``'s last utterance ended with."""
         chosen = tuple(phrases) if phrases and self.mode == "grammar" else None
-        return PocketsphinxStream(self, chosen)
+        return PocketsphinxStream(self, chosen, speaker)
 
     def word_graph(self, phrases: Sequence[str]) -> tuple[str, WordGraph]:
         """The word graph for ``phrases`` and its search name, cached by the phrases as given
@@ -303,8 +316,11 @@ class PocketsphinxAsr:
                 return self._pool.acquire(timeout_s=0.0)  # raises PoolBusy
             self._pool.wait_for_release(min(HANDOVER_POLL_S, remaining))
 
-    def start_utterance(self, decoder: _Decoder, phrases: Sequence[str] | None) -> None:
-        """Set ``decoder`` up for ``phrases`` (or the LM); on failure it goes back to the pool."""
+    def start_utterance(
+        self, decoder: _Decoder, phrases: Sequence[str] | None, cepstral_mean: str
+    ) -> None:
+        """Set ``decoder`` up for ``phrases`` (or the LM), starting from ``cepstral_mean``
+        (``get_cmn`` text); on failure it goes back to the pool."""
         try:
             graph = None
             if phrases:
@@ -317,6 +333,10 @@ class PocketsphinxAsr:
                 self._last_grammar = (name, graph)
             else:
                 decoder.use_lm()
+            # the speaker's mean, not the decoder's last user's: a fresh feature stage (0.1 ms;
+            # set_cmn alone leaves the old running sums in) set to it (speaker_means)
+            decoder.raw.reinit_feat()
+            decoder.raw.set_cmn(cepstral_mean)
             decoder.raw.start_utt()
         except BaseException:
             self._pool.release(decoder)

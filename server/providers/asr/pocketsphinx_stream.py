@@ -6,8 +6,10 @@ decoders, a stream without one just keeps its audio. At the end of the utterance
 critical moment, :meth:`PocketsphinxStream.finish` takes a free decoder or, failing that, the
 decoder of a stream still in mid-utterance; that stream re-decodes its kept audio later (grammar
 decoding runs ~50× faster than real time). Only when every decoder is busy finishing does
-``finish`` wait (bounded). ``accept``/``finish`` block while decoding: call them from the
-executor, never on the event loop.
+``finish`` wait (bounded). A stream decodes from its speaker's cepstral mean on whichever
+decoder it gets (and again after a hand-over), so the result does not depend on the decoder's
+history. ``accept``/``finish`` block while decoding: call them from the executor, never on the
+event loop.
 """
 
 from __future__ import annotations
@@ -36,9 +38,14 @@ while it decodes, so a long call stalls the event loop (2 s of catch-up in LM mo
 class PocketsphinxStream:
     """One utterance; thread-safe."""
 
-    def __init__(self, provider: PocketsphinxAsr, phrases: tuple[str, ...] | None) -> None:
+    def __init__(
+        self, provider: PocketsphinxAsr, phrases: tuple[str, ...] | None, speaker: str | None
+    ) -> None:
         self._provider = provider
         self._phrases = phrases
+        self._speaker = speaker
+        self._start_mean = provider.means.start(speaker)
+        """The cepstral mean every decoding of this utterance starts from."""
         self._decoder: _Decoder | None = None
         self._audio: list[bytes] = []
         self._audio_bytes = 0
@@ -82,6 +89,7 @@ class PocketsphinxStream:
                     self._feed()
                     raw = self._decoder_raw()
                     raw.end_utt()
+                    self._provider.means.remember(self._speaker, raw.get_cmn(False))
                     words = _hyp_words(raw)
                     self._detach(release=True)
                     rejected = any(is_garbage(w) for w in words)
@@ -133,7 +141,8 @@ class PocketsphinxStream:
             self._fed = max(0, self._fed - 1)
 
     def _attach(self, decoder: _Decoder) -> None:
-        self._provider.start_utterance(decoder, self._phrases)  # releases it on failure
+        # releases it on failure
+        self._provider.start_utterance(decoder, self._phrases, self._start_mean)
         self._decoder, self._fed = decoder, 0
         self._provider.holders_add(self)
 

@@ -103,7 +103,15 @@ class TwoPassAsr:
         return self.second.queue_depth
 
     def create_stream(self, phrases: Sequence[str] | None = None) -> TwoPassStream:
-        first = self.first.create_stream(phrases) if self.first and phrases else None
+        return self.create_speaker_stream(phrases, None)
+
+    def create_speaker_stream(
+        self, phrases: Sequence[str] | None, speaker: str | None
+    ) -> TwoPassStream:
+        """An utterance of ``speaker``: the grammar pass adapts to its channel."""
+        first = (
+            self.first.create_speaker_stream(phrases, speaker) if self.first and phrases else None
+        )
         return TwoPassStream(
             self, first, frozenset(" ".join(p.lower().split()) for p in phrases or ())
         )

@@ -130,7 +130,9 @@ class PiperTts:
         self.sample_rate_hz = int(config["audio"]["sample_rate"])
         family = str(config.get("language", {}).get("family", "en"))
         self.capabilities = TtsCapabilities(
-            languages=frozenset({family}), sample_rate_hz=self.sample_rate_hz, streaming=True,
+            languages=frozenset({family}),
+            sample_rate_hz=self.sample_rate_hz,
+            streaming=True,
             loads_model=True,
         )
         self.speed = settings.speed

@@ -81,7 +81,9 @@ class RoutingTts:
                 self.engines[lang] = registry.TTS.create(fallback, settings)
         rate = int(self.engines["en"].capabilities.sample_rate_hz)
         self.capabilities = TtsCapabilities(
-            languages=frozenset(self.engines), sample_rate_hz=rate, streaming=True,
+            languages=frozenset(self.engines),
+            sample_rate_hz=rate,
+            streaming=True,
             loads_model=any(
                 getattr(e.capabilities, "loads_model", False) for e in self.engines.values()
             ),

@@ -88,6 +88,11 @@ class FakeGrammar:
     def create_stream(self, phrases: Sequence[str] | None = None) -> FakeGrammarStream:
         return FakeGrammarStream(self.threads)
 
+    def create_speaker_stream(
+        self, phrases: Sequence[str] | None, speaker: str | None
+    ) -> FakeGrammarStream:
+        return self.create_stream(phrases)
+
 
 def utterance(tag: int, seconds: float = 1.0) -> Pcm:
     return np.full(int(16000 * seconds), tag, dtype=np.int16)
