@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -31,19 +32,23 @@ RATE_HZ, FRAME = 24000, 1440
 COMPLEXITIES = (10, 8, 5, 3, 0)
 
 
+def token_error_rate(reference: Sequence[str], heard: Sequence[str]) -> float:
+    """Edits (substitutions, insertions, deletions) per reference token."""
+    row = list(range(len(heard) + 1))
+    for i, r in enumerate(reference, 1):
+        diagonal, row[0] = row[0], i
+        for j, h in enumerate(heard, 1):
+            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (r != h))
+    return row[-1] / max(1, len(reference))
+
+
 def word_error_rate(reference: str, heard: str) -> float:
     """Word edits per reference word, case and punctuation ignored."""
 
     def words(s: str) -> list[str]:
         return re.sub(r"[^a-z0-9' ]", " ", s.lower()).split()
 
-    ref, hyp = words(reference), words(heard)
-    row = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        diagonal, row[0] = row[0], i
-        for j, h in enumerate(hyp, 1):
-            diagonal, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diagonal + (r != h))
-    return row[-1] / max(1, len(ref))
+    return token_error_rate(words(reference), words(heard))
 
 
 def _snr_db(reference: Pcm, decoded: Pcm) -> float:

