@@ -24,12 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import resource
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +39,9 @@ from device.app import Device
 from device.arguments import RunSettings
 from device.events import DeviceEvent, SentenceStarted, TurnEnded, UtteranceStarted
 from device.scenario import run_script
+
+if TYPE_CHECKING:
+    from server.providers.base import DialogueContext
 
 COMPONENTS = ("opus_decode", "vad", "asr", "dialogue", "tts", "opus_encode")
 
@@ -69,8 +71,7 @@ def _init_worker() -> None:
     from server.app import build_providers
     from server.config import load_settings
 
-    os.environ.update(NO_CACHE)
-    settings = load_settings()
+    settings = load_settings()  # the spoken-sentence cache is the server's, not a provider's
     providers = build_providers(settings)
     board = demo_board()  # the things the bench's board exposes, run here as its tools
     _WORKER.update(
@@ -147,7 +148,7 @@ async def _components(text: str) -> tuple[dict[str, float], str]:
     return cost, answer
 
 
-def _context() -> Any:
+def _context() -> DialogueContext:
     """A dialogue context with the demo board's tools, called on the board directly (the
     server calls them over MCP), so the components give the answer the server speaks."""
     from iot.tools import ToolOutcome
@@ -170,8 +171,6 @@ class PairedTurns:
     pool: ProcessPoolExecutor
     idle_rate: float
     """Server CPU seconds per wall second with no board connected."""
-    warm_up: int
-    """Leading turns not counted."""
     turns: list[dict[str, Any]] = field(default_factory=list)
     passes: list[Future[tuple[dict[str, float], str]]] = field(default_factory=list)
     _open: tuple[str, float, float] | None = None
@@ -226,12 +225,12 @@ def run(quick: bool = False) -> dict[str, Any]:
         c0, w0 = srv.cpu_s(), time.monotonic()
         time.sleep(3.0)
         idle_rate = (srv.cpu_s() - c0) / (time.monotonic() - w0)
-        paired = PairedTurns(srv, pool, idle_rate, warm_up=len(UTTERANCES))
+        paired = PairedTurns(srv, pool, idle_rate)
         timeout = 60 + 20 * (rounds + 1) * len(UTTERANCES)
         with ClientCpu() as client, lean_boards():
             asyncio.run(asyncio.wait_for(_talk(paired, srv.ws_url, rounds + 1), timeout))
         costs = [f.result() for f in paired.passes]
-    return summarize(paired.turns, costs, paired.warm_up) | {
+    return summarize(paired.turns, costs, warm_up=len(UTTERANCES)) | {
         "engines": engines,
         "idle_cpu_rate": idle_rate,
         "client": client.as_dict(),

@@ -29,8 +29,7 @@ def test_warm_up_turns_are_left_out_and_the_ratio_is_of_sums() -> None:
     assert out["efficiency"] == pytest.approx((100 + 900 + 400) / (500 + 1000 + 400), abs=1e-3)
     assert out["turn_ratio_min"] == 0.2 and out["turn_ratio_max"] == 1.0
     assert out["server_cpu_per_turn_s"] == pytest.approx(1.9 / 3)
-    assert out["rows"][-1]["part"].endswith("pass") is False  # 0.737 < 0.9: MISS
-    assert "MISS" in out["rows"][-1]["part"]
+    assert "MISS" in out["rows"][-1]["part"]  # 0.737 < 0.9
 
 
 def test_no_counted_turn_gives_no_figure() -> None:
@@ -59,7 +58,7 @@ class _Pool:
 
 def test_a_turn_runs_from_the_utterance_to_tts_stop_and_then_its_components() -> None:
     srv, pool = _Server(), _Pool()
-    paired = efficiency.PairedTurns(srv, pool, idle_rate=0.0, warm_up=0)  # type: ignore[arg-type]
+    paired = efficiency.PairedTurns(srv, pool, idle_rate=0.0)  # type: ignore[arg-type]
     paired.observe(UtteranceStarted("turn on the lamp"))
     srv.cpu += 0.6
     paired.observe(SentenceStarted("The lamp is on."))
@@ -72,9 +71,10 @@ def test_a_turn_runs_from_the_utterance_to_tts_stop_and_then_its_components() ->
 
 
 @pytest.mark.e2e  # loads the default engines (Piper, Whisper base, pocketsphinx)
-def test_components_speak_the_answer_the_server_speaks() -> None:
+def test_components_speak_the_answer_the_server_speaks(monkeypatch: pytest.MonkeyPatch) -> None:
     """The components' dialogue calls the demo board's tools, as the server does through MCP:
     a command is confirmed, not answered "Sorry, I can't help with that"."""
+    monkeypatch.setattr(efficiency, "_WORKER", {})  # this process's engines, dropped afterwards
     efficiency._init_worker()
     cost, answer = efficiency.components_once("turn on the lamp")
     assert "lamp is on" in answer.lower()
