@@ -208,8 +208,10 @@ class AsrSettings(StrictModel):
     """``grammar``: commands the dialogue knows, recognised exactly; ``lm``: free text."""
     pool_size: int | None = Field(default=None, ge=1)
     """Decoders shared by all sessions, created on demand and held only while someone speaks.
-    None: 32 in grammar mode (about 6 MiB and 25 ms to make each: they load only their grammar's
-    words), 2 in LM mode (about 92 MiB each)."""
+    None: 64 in grammar mode (about 6 MiB and 25 ms to make each: they load only their grammar's
+    words), 2 in LM mode (about 92 MiB each). A board that starts talking while every decoder is
+    taken is not recognised until one frees up (at the latest when it stops), so until then its
+    complete command cannot end the utterance early (~280 ms later answers)."""
     spare_decoders: int = Field(default=4, ge=0)
     """Grammar mode: idle decoders kept ready (made on a background thread, with the last used
     grammar loaded), so an utterance never waits ~30 ms for one to be made and a burst of boards
@@ -239,7 +241,7 @@ class AsrSettings(StrictModel):
         """``pool_size``, or its default for the mode."""
         if self.pool_size is not None:
             return self.pool_size
-        return 32 if self.mode == "grammar" else 2
+        return 64 if self.mode == "grammar" else 2
 
 
 class OpenAISettings(StrictModel):

@@ -50,6 +50,8 @@ MAX_SEARCHES_PER_DECODER: Final = 4
 """Grammar searches kept loaded in each decoder."""
 EMPTY_DICT: Final = os.devnull
 """A lean decoder's dictionary file: nothing (its grammar words are added as needed)."""
+PLAIN_GRAMMAR_TOPN: Final = 2
+"""Gaussians scored per frame by a grammar decoder without phone loops (pocketsphinx: 4)."""
 HANDOVER_POLL_S: Final = 0.05
 """How often a finishing stream with no decoder looks again (a finish takes ~5-50 ms)."""
 
@@ -210,6 +212,11 @@ class PocketsphinxAsr:
             )
             if lean:
                 extra["dict"] = str(EMPTY_DICT)
+                if not self.garbage:
+                    # the 2 best Gaussians per frame instead of 4: 15 % less decoding CPU at the
+                    # same command accuracy on the plain grammar (75 clips, 5 voices, through
+                    # SpeechIn); with the phone loops it lost 2 of 75 commands, so not there
+                    extra["topn"] = PLAIN_GRAMMAR_TOPN
             return self._ps.Decoder(lm=None, loglevel="FATAL", **extra)
         except Exception as exc:  # the bundled model is broken or missing
             raise ProviderUnavailable(
