@@ -69,8 +69,10 @@ async def test_first_piece_plays_before_the_response_ends() -> None:
     total_s = sum(sizes) / 24000
     assert len(sizes) > 3
     assert all(n % 1440 == 0 for n in sizes[:-1])  # whole 60 ms frames at 24 kHz
-    # the mock streams at 6× real time: the body takes ~total/6; the first piece comes far sooner
-    assert arrivals[0] < arrivals[-1] / 3
+    # the mock streams at 6× real time: the body takes ~total/6 after its first bytes, and the
+    # first piece is here while most of it is still to come (a buffering client gets every piece
+    # at once; timed from the first piece, so the mock's synthesis time does not count)
+    assert arrivals[-1] - arrivals[0] >= total_s / 6 * 0.6
     assert arrivals[-1] >= total_s / 6 * 0.7
 
 
