@@ -11,7 +11,7 @@ import pytest
 from device.audio.sources import last_voiced, say
 from protocol.opus import OpusEncoder
 from server.config import AsrSettings, VadSettings
-from server.pipeline.speech_in import SpeechIn, SpeechInResult, phrase_key
+from server.pipeline.speech_in import SpeechIn, SpeechInResult, phrase_key, phrase_sets
 from server.providers import registry
 from server.providers.base import AsrProvider, VadProvider
 
@@ -67,6 +67,37 @@ def run(
 def test_phrase_key_ignores_case_spacing_and_punctuation() -> None:
     assert phrase_key("  Turn ON the lamp, please! ") == "turn on the lamp please"
     assert phrase_key("what's up?") == "what's up"
+
+
+def test_phrase_sets_tell_complete_commands_and_leaves() -> None:
+    sets = phrase_sets(tuple(PHRASES))
+    assert sets.complete == {phrase_key(p) for p in PHRASES}
+    # "thirty" is continued by "thirty five"; "thirty five" is "thirty" plus an optional word
+    assert sets.leaves == {
+        "turn on the kitchen lamp", "turn off the kitchen lamp", "set the volume to forty",
+        "what time is it",
+    }  # fmt: skip
+
+
+def test_a_command_ending_in_an_optional_word_gets_no_leaf_shortcut(
+    engines: tuple[VadProvider, AsrProvider],
+) -> None:
+    """The decoder hears a short word in the fall of the last one into silence ("thirty" →
+    "thirty five"), and more silence undoes it: such a command waits the complete-command
+    silence, as "thirty" does, not the leaf rule's."""
+
+    def wait_after_speech(text: str, settings: VadSettings) -> float:
+        """Seconds from the end of the spoken clip to the end of the utterance."""
+        pcm = np.concatenate([silence(300), say(text)])
+        result, at = run(engines, pcm, settings)
+        assert result.final_text == text
+        return at - len(pcm) / RATE
+
+    optional = wait_after_speech("set the volume to thirty five", VadSettings())
+    no_leaf = VadSettings(leaf_silence_ms=0)
+    assert optional == wait_after_speech("set the volume to thirty five", no_leaf)
+    # a leaf of about the same length still gets its shortcut
+    assert wait_after_speech("set the volume to forty", VadSettings()) < optional - 0.12
 
 
 def test_a_complete_command_is_answered_sooner(engines: tuple[VadProvider, AsrProvider]) -> None:
