@@ -49,6 +49,11 @@ VOICED_ABS: Final = 500
 STABLE_QUIET_MS: Final = 100.0
 """Quiet after a complete command that makes its partial stable while the VAD, which lags the
 speech by ~150 ms, still says speech (a speculative answer then starts that much sooner)."""
+SETTLE_MS: Final = 150.0
+"""A partial that changed later than this after the last voiced sample was decided in the
+silence ("thirty" → "thirteen" as the audio fell to digital zero): the endpointer then waits
+the full silence, not a complete command's shorter one (through SpeechIn: 3 of 240 "thirty"s
+misheard without this rule, 1 with it; the waits for other commands did not change)."""
 _NOT_WORD = re.compile(r"[^\w' ]+")
 
 
@@ -172,6 +177,8 @@ class SpeechIn:
         """The dialogue's phrases for this utterance (empty: free text)."""
         self._hyp_complete = False
         self._hyp_leaf = False
+        self._hyp_changed_ms = 0.0
+        """Audio time (ms) the partial last changed."""
         self._voiced_until_ms: float | None = None
         """End of the last voiced sample of the utterance (ms of audio)."""
         self._hyp_text = ""
@@ -222,6 +229,7 @@ class SpeechIn:
         self._asr_failed = False
         self._last_speech_ms = 0.0
         self._hyp_complete = self._hyp_leaf = False
+        self._hyp_changed_ms = 0.0
         self._voiced_until_ms = None
         self._hyp_text = self._stable_text = ""
         self._utterance = []
@@ -279,7 +287,7 @@ class SpeechIn:
             events = self._endpointer.process(
                 is_speech,
                 self._vad_ms,
-                complete=self._hyp_complete,
+                complete=self._hyp_complete and self._hyp_settled(),
                 leaf=self._hyp_leaf,
                 voiced_until_ms=self._voiced_until_ms,
             )
@@ -357,11 +365,18 @@ class SpeechIn:
             self._stream = None
             return
         if partial is not None:
+            if partial.text != self._hyp_text:
+                self._hyp_changed_ms = self._audio_ms
             result.partial_text = self._hyp_text = partial.text
             key = phrase_key(partial.text)
             sets = self._phrase_sets
             self._hyp_complete = key in sets.complete
             self._hyp_leaf = key in sets.leaves
+
+    def _hyp_settled(self) -> bool:
+        """The partial has not changed since :data:`SETTLE_MS` after the last voiced sample."""
+        until = self._voiced_until_ms
+        return until is None or self._hyp_changed_ms <= until + SETTLE_MS
 
     def _quiet_ms(self) -> float:
         """Audio (ms) since the utterance's last voiced sample; 0 before the first one."""

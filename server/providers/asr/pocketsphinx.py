@@ -52,6 +52,12 @@ EMPTY_DICT: Final = os.devnull
 """A lean decoder's dictionary file: nothing (its grammar words are added as needed)."""
 PLAIN_GRAMMAR_TOPN: Final = 2
 """Gaussians scored per frame by a grammar decoder without phone loops (pocketsphinx: 4)."""
+PLAIN_GRAMMAR_WIP: Final = 0.05
+"""Word insertion probability of a grammar decoder without phone loops (pocketsphinx: 0.65).
+Where a phrase may go on by one word ("thirty" or "thirty eight"), the default let the fall
+of the last word into silence be heard as one more (6 of 864 commands through SpeechIn, 4
+voices, 9 frame offsets; 1 with this). Not with the phone loops: each garbage phone is a word
+there, so this would change what they reject."""
 HANDOVER_POLL_S: Final = 0.05
 """How often a finishing stream with no decoder looks again (a finish takes ~5-50 ms)."""
 
@@ -217,6 +223,7 @@ class PocketsphinxAsr:
                     # same command accuracy on the plain grammar (75 clips, 5 voices, through
                     # SpeechIn); with the phone loops it lost 2 of 75 commands, so not there
                     extra["topn"] = PLAIN_GRAMMAR_TOPN
+                    extra["wip"] = PLAIN_GRAMMAR_WIP
             return self._ps.Decoder(lm=None, loglevel="FATAL", **extra)
         except Exception as exc:  # the bundled model is broken or missing
             raise ProviderUnavailable(

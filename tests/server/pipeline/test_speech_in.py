@@ -11,9 +11,15 @@ import pytest
 from device.audio.sources import last_voiced, say
 from protocol.opus import OpusEncoder
 from server.config import AsrSettings, VadSettings
-from server.pipeline.speech_in import SpeechIn, SpeechInResult, phrase_key, phrase_sets
+from server.pipeline.speech_in import (
+    SETTLE_MS,
+    SpeechIn,
+    SpeechInResult,
+    phrase_key,
+    phrase_sets,
+)
 from server.providers import registry
-from server.providers.base import AsrProvider, VadProvider
+from server.providers.base import AsrCapabilities, AsrProvider, Transcript, VadProvider
 
 PHRASES = [
     "turn on the kitchen lamp",
@@ -183,3 +189,52 @@ def test_a_complete_command_is_stable_before_the_vad_hang_over_ends(
     assert stable_at is not None and final_at is not None
     assert stable_at < final_at  # reported before the endpoint, so the answer can start
     assert stable_at - voice_end_s >= 0.1  # but never before the voice has been quiet
+
+
+class TimedAsr:
+    """Its partial is "set the volume to" until ``complete_at_s`` of audio, then the complete
+    command "set the volume to forty"; the final is the partial."""
+
+    name = "timed"
+    sample_rate_hz = RATE
+    capabilities = AsrCapabilities(grammar=True, free_text=False, partials=True, streaming=True)
+
+    def __init__(self, complete_at_s: float) -> None:
+        self.complete_at_s = complete_at_s
+        self.samples = 0
+
+    def create_stream(self, phrases: object = None) -> TimedAsr:
+        self.samples = 0
+        return self
+
+    def accept(self, pcm: np.ndarray) -> Transcript | None:
+        self.samples += len(pcm)
+        return Transcript(self.text(), is_final=False)
+
+    def text(self) -> str:
+        done = self.samples / RATE >= self.complete_at_s
+        return "set the volume to forty" if done else "set the volume to"
+
+    def finish(self) -> Transcript:
+        return Transcript(self.text(), is_final=True)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_command_decided_in_the_silence_waits_the_full_silence(
+    engines: tuple[VadProvider, AsrProvider],
+) -> None:
+    """A partial that became complete well after the voice stopped was decided on silence (the
+    decoder heard "thirty" become "thirteen" where the audio fell to digital zero): no
+    shortcut for it. One that was complete while the voice was on gets it."""
+    vad, _ = engines
+    pcm = np.concatenate([silence(300), say("set the volume to forty")])
+    voice_end_s = last_voiced(pcm) / RATE
+    settings = VadSettings(leaf_silence_ms=0)
+    in_voice, in_voice_at = run((vad, TimedAsr(voice_end_s - 0.2)), pcm, settings)
+    late = voice_end_s + (SETTLE_MS + 60) / 1000
+    in_silence, in_silence_at = run((vad, TimedAsr(late)), pcm, settings)
+    assert in_voice.final_text == in_silence.final_text == "set the volume to forty"
+    full = settings.endpoint_silence_ms - settings.complete_silence_ms
+    assert in_silence_at - in_voice_at == pytest.approx(full / 1000, abs=0.061)
