@@ -23,9 +23,10 @@ from bench.stats import RESULTS_DIR, LoadMeter, over_runs, write_result
 
 Runner = Callable[[bool], dict[str, Any]]
 
-OPT_IN = ("capacity_lm", "accuracy", "reply_opus")
+OPT_IN = ("capacity_lm", "accuracy", "endpointing", "reply_opus")
 """Not run by default (name them): free-text LM capacity (also ``--lm``), the ASR accuracy corpus
-(its figures are counts over a fixed corpus, docs/speech.md), which takes long, and the reply
+and the commands through the speech-in chain (their figures are counts over a fixed corpus,
+docs/speech.md), which take long, and the reply
 Opus settings (audio.opus_complexity was chosen from it). ``capacity_default`` (the server's
 default engines: Whisper answers the free-text questions) runs: it is the free-text path's
 capacity."""
@@ -63,6 +64,7 @@ def _benchmarks() -> dict[str, Runner]:
         capacity,
         codec,
         efficiency,
+        endpointing,
         idle,
         latency,
         reply_opus,
@@ -83,6 +85,7 @@ def _benchmarks() -> dict[str, Runner]:
         "efficiency": efficiency.run,
         "codec": codec.run,
         "accuracy": accuracy.run,
+        "endpointing": endpointing.run,
         "transcribe": transcribe.run,
         "reply_opus": reply_opus.run,
     }
@@ -100,6 +103,7 @@ NAMES = (
     "efficiency",
     "codec",
     "accuracy",
+    "endpointing",
     "transcribe",
     "reply_opus",
 )

@@ -153,6 +153,14 @@ def accuracy(run: Mapping[str, Any]) -> Figures:
     return out
 
 
+def endpointing(run: Mapping[str, Any]) -> Figures:
+    out: Figures = {}
+    for row in run.get("rows", []):
+        for key in ("wrong", "wait_p50_ms", "wait_p95_ms"):
+            out[f"{_slug(row['voice'])}.{key}"] = _num(row.get(key))
+    return out
+
+
 EXTRACT: dict[str, Extract] = {
     "latency": latency,
     "speech_latency": speech_latency,
@@ -165,6 +173,7 @@ EXTRACT: dict[str, Extract] = {
     "efficiency": efficiency,
     "codec": codec,
     "accuracy": accuracy,
+    "endpointing": endpointing,
     "transcribe": transcribe,
 }
 

@@ -98,13 +98,15 @@ class VadSettings(StrictModel):
     """Silence after speech that ends an utterance (auto/realtime)."""
     complete_silence_ms: int = Field(default=200, ge=50, le=5000)
     """Shorter silence that is enough once the words so far are a complete command the dialogue
-    understands (grammar phrase); set it to ``endpoint_silence_ms`` to always wait the full one."""
+    understands (grammar phrase) and the recogniser settled on them while the voice was on (not
+    150 ms or more into the silence); set it to ``endpoint_silence_ms`` to always wait the full
+    one."""
     leaf_silence_ms: int = Field(default=120, ge=0, le=5000)
     """A complete command that no other phrase continues (a leaf of the grammar: "turn on the
-    kitchen lamp", not "set the volume to thirty", which "... thirty five" continues) ends once
-    the audio has had no voiced sample for this long, at the first window the VAD calls silence,
-    instead of ``complete_silence_ms`` after the VAD's own speech tail (~150 ms behind the
-    voice). 0 turns it off."""
+    kitchen lamp", not "set the volume to thirty", which "... thirty five" continues, nor "...
+    thirty five", a phrase plus one optional word) ends once the audio has had no voiced sample
+    for this long, at the first window the VAD calls silence, instead of ``complete_silence_ms``
+    after the VAD's own speech tail (~150 ms behind the voice). 0 turns it off."""
     min_speech_ms: int = Field(default=150, ge=0)
     """Shorter bursts of speech are ignored (clicks, coughs)."""
     max_utterance_s: float = Field(default=15.0, gt=0)
