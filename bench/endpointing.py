@@ -22,8 +22,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from bench.speech_corpus import IN_GRAMMAR, Clip, speak
+from bench.speech_corpus import IN_GRAMMAR, RATE, Clip, speak
 from bench.stats import machine, percentile
+from device.audio.sources import last_voiced
 from iot.things.board import demo_board
 from protocol.audio import split_frames
 from protocol.opus import OpusEncoder
@@ -32,7 +33,6 @@ from server.pipeline.speech_in import SpeechIn, phrase_key
 from server.providers.base import AsrProvider, VadProvider
 from server.providers.dialogue.local import LocalDialogue
 
-RATE: Final = 16000
 PACKET_SAMPLES: Final = RATE * 60 // 1000
 LEAD_MS: Final = 400
 TAIL_MS: Final = 1500
@@ -47,7 +47,6 @@ E2E_COMMANDS: Final = (
 )  # fmt: skip
 """The spoken commands of tests/e2e/test_iot_voice.py."""
 VOICES: Final = (("flite", "slt"), ("flite", "awb"), ("flite", "rms"), ("espeak", "en-us"))
-VOICED_ABS: Final = 500
 
 
 @dataclass
@@ -76,10 +75,9 @@ def packets(clip: Clip, offset_ms: int) -> tuple[list[bytes], float]:
     """The board's Opus packets for ``clip`` → (packets, ms of the last voiced sample)."""
     lead = np.zeros(RATE * (LEAD_MS + offset_ms) // 1000, dtype=np.int16)
     audio = np.concatenate([lead, clip.pcm, np.zeros(RATE * TAIL_MS // 1000, dtype=np.int16)])
-    voiced = np.flatnonzero(np.abs(audio.astype(np.int32)) >= VOICED_ABS)
     encoder = OpusEncoder(RATE, 60, complexity=0, dtx=True)
     frames = split_frames(audio, PACKET_SAMPLES)
-    return [encoder.encode(f) for f in frames], float(voiced[-1] + 1) * 1000 / RATE
+    return [encoder.encode(f) for f in frames], last_voiced(audio) * 1000 / RATE
 
 
 def hear(speech: SpeechIn, sent: Sequence[bytes]) -> tuple[str, float]:
